@@ -1,0 +1,170 @@
+#include "common/study/study_plan.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/util/config_node.h"
+#include "common/util/status_macros.h"
+#include "crypto/files.h"
+#include "crypto/sha256.h"
+
+namespace cohort::study {
+namespace {
+
+using util::ConfigNode;
+
+bool ValidId(absl::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+absl::Status ParseTraining(const ConfigNode& root, StudyPlan& plan) {
+  ASSIGN_OR_RETURN(ConfigNode t, root.Child("training"));
+  RETURN_IF_ERROR(t.CheckKeys({"local_epochs", "local_steps", "batch_size",
+                               "optimizer", "learning_rate", "momentum", "seed"}));
+  ASSIGN_OR_RETURN(int64_t epochs, t.GetInt("local_epochs", 1));
+  ASSIGN_OR_RETURN(int64_t steps, t.GetInt("local_steps", 0));
+  ASSIGN_OR_RETURN(int64_t batch, t.GetInt("batch_size", 32));
+  ASSIGN_OR_RETURN(std::string optimizer, t.GetString("optimizer", "sgd"));
+  ASSIGN_OR_RETURN(double lr, t.GetDouble("learning_rate"));
+  ASSIGN_OR_RETURN(double momentum, t.GetDouble("momentum", 0.0));
+  ASSIGN_OR_RETURN(int64_t seed, t.GetInt("seed", 1));
+  if (epochs < 1 || epochs > 10000) {
+    return t.Child("local_epochs").value_or(t).Error("must be between 1 and 10000");
+  }
+  if (steps < 0) return t.Error("local_steps must be >= 0 (0: no cap)");
+  if (batch < 1) return t.Child("batch_size").value_or(t).Error("must be at least 1");
+  if (!(lr > 0)) return t.Child("learning_rate").value_or(t).Error("must be > 0");
+  if (momentum < 0 || momentum >= 1) {
+    return t.Child("momentum").value_or(t).Error("must be in [0, 1)");
+  }
+  auto kind = ml::ParseOptimizerKind(optimizer);
+  if (!kind.ok()) {
+    return t.Child("optimizer").value_or(t).Error(kind.status().message());
+  }
+  plan.training.epochs = static_cast<int>(epochs);
+  plan.training.max_steps = static_cast<int>(steps);
+  plan.training.batch_size = static_cast<int>(batch);
+  plan.training.optimizer.kind = *kind;
+  plan.training.optimizer.learning_rate = lr;
+  plan.training.optimizer.momentum = momentum;
+  plan.training.seed = static_cast<uint64_t>(seed);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool StudyPlan::HasSite(absl::string_view site) const {
+  return std::find(sites.begin(), sites.end(), site) != sites.end();
+}
+
+absl::StatusOr<StudyPlan> ParseStudyPlan(absl::string_view text,
+                                         absl::string_view file) {
+  ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::Parse(text, file));
+  RETURN_IF_ERROR(root.CheckKeys({"study_id", "description", "sites", "min_sites",
+                                  "rounds", "round_deadline_seconds",
+                                  "join_timeout_seconds", "start_grace_seconds",
+                                  "max_round_retries",
+                                  "model", "training", "aggregation", "evaluation",
+                                  "variables", "outcome", "preprocessing"}));
+  StudyPlan plan;
+  plan.text = std::string(text);
+  plan.sha256 = crypto::Sha256Hex(text);
+
+  ASSIGN_OR_RETURN(plan.study_id, root.GetString("study_id"));
+  if (!ValidId(plan.study_id)) {
+    return root.Child("study_id")->Error(
+        "must be 1-64 characters of a-z, 0-9, '.', '_' or '-'");
+  }
+  ASSIGN_OR_RETURN(plan.description, root.GetString("description", ""));
+
+  ASSIGN_OR_RETURN(ConfigNode sites, root.Child("sites"));
+  ASSIGN_OR_RETURN(plan.sites, sites.AsStringList());
+  if (plan.sites.empty()) return sites.Error("must list at least one site");
+  std::set<std::string> unique;
+  for (const std::string& s : plan.sites) {
+    if (!ValidId(s)) return sites.Error(absl::StrCat("\"", s, "\" is not a valid site name"));
+    if (!unique.insert(s).second) return sites.Error(absl::StrCat("site \"", s, "\" is listed twice"));
+  }
+
+  ASSIGN_OR_RETURN(int64_t min_sites, root.GetInt("min_sites", static_cast<int64_t>(plan.sites.size())));
+  if (min_sites < 1 || min_sites > static_cast<int64_t>(plan.sites.size())) {
+    return root.Child("min_sites").value_or(root).Error(
+        absl::StrCat("must be between 1 and the number of sites (", plan.sites.size(), ")"));
+  }
+  plan.min_sites = static_cast<int>(min_sites);
+
+  ASSIGN_OR_RETURN(int64_t rounds, root.GetInt("rounds"));
+  if (rounds < 1 || rounds > 100000) {
+    return root.Child("rounds")->Error("must be between 1 and 100000");
+  }
+  plan.rounds = static_cast<int>(rounds);
+
+  ASSIGN_OR_RETURN(double deadline, root.GetDouble("round_deadline_seconds", 60));
+  if (!(deadline > 0)) return root.Child("round_deadline_seconds")->Error("must be > 0");
+  plan.round_deadline = absl::Seconds(deadline);
+  ASSIGN_OR_RETURN(double join, root.GetDouble("join_timeout_seconds", 600));
+  if (!(join > 0)) return root.Child("join_timeout_seconds")->Error("must be > 0");
+  plan.join_timeout = absl::Seconds(join);
+  ASSIGN_OR_RETURN(double grace, root.GetDouble("start_grace_seconds", 10));
+  if (grace < 0) return root.Child("start_grace_seconds")->Error("must be >= 0");
+  plan.start_grace = absl::Seconds(grace);
+  ASSIGN_OR_RETURN(int64_t retries, root.GetInt("max_round_retries", 2));
+  if (retries < 0) return root.Child("max_round_retries")->Error("must be >= 0");
+  plan.max_round_retries = static_cast<int>(retries);
+
+  ASSIGN_OR_RETURN(ConfigNode model, root.Child("model"));
+  RETURN_IF_ERROR(model.CheckKeys({"kind", "l2"}));
+  ASSIGN_OR_RETURN(plan.model_kind, model.GetString("kind"));
+  if (plan.model_kind != "logistic_regression") {
+    return model.Child("kind")->Error(absl::StrCat(
+        "\"", plan.model_kind, "\" is not a supported model (supported: logistic_regression)"));
+  }
+  ASSIGN_OR_RETURN(plan.l2, model.GetDouble("l2", 0.0));
+  if (plan.l2 < 0) return model.Child("l2")->Error("must be >= 0");
+
+  RETURN_IF_ERROR(ParseTraining(root, plan));
+
+  if (root.Has("aggregation")) {
+    ASSIGN_OR_RETURN(ConfigNode agg, root.Child("aggregation"));
+    RETURN_IF_ERROR(agg.CheckKeys({"strategy", "server_learning_rate"}));
+    ASSIGN_OR_RETURN(plan.aggregation, agg.GetString("strategy", "fedavg"));
+    if (plan.aggregation != "fedavg") {
+      return agg.Child("strategy")->Error(absl::StrCat(
+          "\"", plan.aggregation, "\" is not supported (supported: fedavg)"));
+    }
+    ASSIGN_OR_RETURN(plan.server_learning_rate, agg.GetDouble("server_learning_rate", 1.0));
+    if (!(plan.server_learning_rate > 0)) {
+      return agg.Child("server_learning_rate")->Error("must be > 0");
+    }
+  }
+
+  if (root.Has("evaluation")) {
+    ASSIGN_OR_RETURN(ConfigNode ev, root.Child("evaluation"));
+    RETURN_IF_ERROR(ev.CheckKeys({"histogram_bins", "baseline_site"}));
+    ASSIGN_OR_RETURN(int64_t bins, ev.GetInt("histogram_bins", 1000));
+    if (bins < 1000 || bins > 100000) {
+      return ev.Child("histogram_bins")->Error("must be between 1000 and 100000");
+    }
+    plan.histogram_bins = static_cast<int>(bins);
+    ASSIGN_OR_RETURN(plan.baseline_site, ev.GetString("baseline_site", ""));
+    if (!plan.baseline_site.empty() && !plan.HasSite(plan.baseline_site)) {
+      return ev.Child("baseline_site")->Error(
+          absl::StrCat("\"", plan.baseline_site, "\" is not one of the study's sites"));
+    }
+  }
+
+  ASSIGN_OR_RETURN(plan.schema, data::ParseStudySchema(root.yaml(), file));
+  return plan;
+}
+
+absl::StatusOr<StudyPlan> LoadStudyPlan(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, crypto::ReadFile(path));
+  return ParseStudyPlan(text, path);
+}
+
+}  // namespace cohort::study

@@ -1,0 +1,70 @@
+// A study plan: what a consortium asks its hospitals to compute.
+//
+// The plan is a YAML file written by the consortium (see docs/study-plan.md).
+// It travels to every site verbatim with each task; a site pins the plans its
+// hospital approved by the SHA-256 of exactly these bytes, so the parsed form
+// below is always derived from `text`, never sent separately.
+//
+// Immutable value once parsed; safe to share between threads.
+#ifndef COHORT_COMMON_STUDY_STUDY_PLAN_H_
+#define COHORT_COMMON_STUDY_STUDY_PLAN_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/data/schema.h"
+#include "common/ml/optimizer.h"
+#include "common/ml/trainer.h"
+
+namespace cohort::study {
+
+struct StudyPlan {
+  std::string study_id;
+  std::string description;
+  std::vector<std::string> sites;
+  int min_sites = 0;
+  int rounds = 0;
+  absl::Duration round_deadline = absl::Seconds(60);
+  // How long the study waits for `min_sites` to join before failing.
+  absl::Duration join_timeout = absl::Minutes(10);
+  // Once `min_sites` have joined, how long to wait for the remaining sites
+  // before starting without them.
+  absl::Duration start_grace = absl::Seconds(10);
+  // A round with fewer than `min_sites` reports is retried this many times
+  // before the study fails.
+  int max_round_retries = 2;
+
+  std::string model_kind = "logistic_regression";
+  double l2 = 0.0;
+  ml::LocalTrainingOptions training;
+
+  std::string aggregation = "fedavg";
+  double server_learning_rate = 1.0;
+
+  int histogram_bins = 1000;
+  // Optional: a site whose model trained on its own data alone is reported
+  // beside the federated one.
+  std::string baseline_site;
+
+  data::StudySchema schema;
+
+  // The plan file's bytes and their SHA-256 (lower-case hex).
+  std::string text;
+  std::string sha256;
+
+  bool HasSite(absl::string_view site) const;
+};
+
+// Parses and validates a plan. `file` names the source in errors, which carry
+// the line and field ("plan.yaml:9: field 'rounds': must be at least 1").
+absl::StatusOr<StudyPlan> ParseStudyPlan(absl::string_view text,
+                                         absl::string_view file);
+absl::StatusOr<StudyPlan> LoadStudyPlan(const std::string& path);
+
+}  // namespace cohort::study
+
+#endif  // COHORT_COMMON_STUDY_STUDY_PLAN_H_

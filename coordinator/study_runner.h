@@ -1,0 +1,113 @@
+// Runs one study from start to finish: waits for enough sites, federated
+// preprocessing (round 0), the training rounds, the optional single-site
+// baseline, the final evaluation, and writes summary.json and the model.
+//
+// Protocol logic only: it talks to sites through the SiteRegistry (task
+// queues) and receives results through OnResult(); it knows nothing of gRPC.
+// A site that refuses, misses the deadline, disconnects or sends a malformed
+// result is dropped from that phase with a logged reason; the study goes on
+// while at least `min_sites` report, retries a round otherwise, and fails
+// with the reason when retries run out.
+//
+// After every round the global model, the global preprocessing statistics
+// and the summary are checkpointed atomically under
+// <state_dir>/studies/<study_id>/; a restarted coordinator resumes there.
+//
+// Thread-safety: Run() executes on one thread; OnResult() and Stop() may be
+// called from any thread (gRPC handlers).
+#ifndef COHORT_COORDINATOR_STUDY_RUNNER_H_
+#define COHORT_COORDINATOR_STUDY_RUNNER_H_
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "Eigen/Dense"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "cohort/v1/tasks.pb.h"
+#include "common/study/study_plan.h"
+#include "common/util/clock.h"
+#include "coordinator/blob_store.h"
+#include "coordinator/site_registry.h"
+#include "nlohmann/json.hpp"
+
+namespace cohort::coordinator {
+
+struct RunnerEnv {
+  SiteRegistry* registry = nullptr;
+  BlobStore* blobs = nullptr;
+  const util::Clock* clock = nullptr;
+  // Root of the coordinator's state; the study writes under studies/<id>/.
+  std::string state_dir;
+};
+
+class StudyRunner {
+ public:
+  StudyRunner(study::StudyPlan plan, RunnerEnv env);
+
+  // Runs the study to completion. OK when it completed; otherwise the reason
+  // it failed (also recorded in summary.json with status "failed").
+  absl::Status Run();
+
+  // A result pushed by `site`.
+  //   AlreadyExists: this task's result was already received (duplicate push).
+  //   PermissionDenied: the task belongs to another site.
+  //   FailedPrecondition: the task is not (or no longer) awaited.
+  absl::Status OnResult(const std::string& site, v1::TaskResult result);
+
+  // Asks Run() to stop at the next check; it returns Cancelled.
+  void Stop();
+
+  const study::StudyPlan& plan() const { return plan_; }
+  std::string StudyDir() const;
+
+ private:
+  struct PhaseOutcome {
+    std::map<std::string, v1::TaskResult> results;  // by site
+    std::map<std::string, std::string> dropped;     // site -> reason
+  };
+  using TaskFactory = std::function<void(const std::string& site, v1::Task& task)>;
+
+  PhaseOutcome RunPhase(int round, int attempt, absl::string_view kind,
+                        const std::vector<std::string>& sites, const TaskFactory& fill);
+  std::vector<std::string> EligibleSites() const;
+  bool Stopped() const;
+
+  absl::Status RunStatistics();
+  absl::Status RunTrainingRound(int round);
+  absl::Status RunBaseline();
+  absl::Status RunFinalEvaluation();
+
+  void Drop(PhaseOutcome& outcome, const std::string& site, const std::string& reason,
+            int round);
+  v1::Normalization NormalizationProto() const;
+  std::string ModelBytes(const Eigen::VectorXd& params) const;
+  absl::Status WriteCheckpoint(int completed_round);
+  absl::Status WriteSummary();
+  absl::Status TryResume(int& next_round);
+  absl::Status Fail(absl::Status reason);
+
+  const study::StudyPlan plan_;
+  const RunnerEnv env_;
+  std::vector<std::string> feature_names_;
+
+  // Study state (runner thread only).
+  Eigen::VectorXd model_;
+  Eigen::VectorXd baseline_model_;
+  std::vector<double> norm_mean_, norm_scale_, norm_impute_;
+  nlohmann::json summary_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::string> expected_ ABSL_GUARDED_BY(mu_);  // task id -> site
+  std::map<std::string, v1::TaskResult> received_ ABSL_GUARDED_BY(mu_);  // by site
+  std::set<std::string> completed_tasks_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> excluded_ ABSL_GUARDED_BY(mu_);  // refused the study
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace cohort::coordinator
+
+#endif  // COHORT_COORDINATOR_STUDY_RUNNER_H_

@@ -1,0 +1,83 @@
+// Executes one task at a site: the approval check, then federated
+// statistics, local training or evaluation on the hospital's own data.
+//
+// Transport-free: models arrive through a BlobFetcher, results are returned
+// as messages; the gRPC connection lives in site_agent/coordinator_client.h.
+// Only aggregate quantities leave through results (counts, sums, histograms,
+// a model delta), never a row.
+//
+// Every contribution passes through a ContributionEncoder before it leaves:
+// the seam where secure aggregation and distributed DP encode the update.
+//
+// Not thread-safe: one worker thread executes tasks in order.
+#ifndef COHORT_SITE_AGENT_TASK_EXECUTOR_H_
+#define COHORT_SITE_AGENT_TASK_EXECUTOR_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "cohort/v1/model.pb.h"
+#include "cohort/v1/tasks.pb.h"
+#include "common/data/loader.h"
+#include "site_agent/approval.h"
+#include "site_agent/site_config.h"
+
+namespace cohort::site {
+
+class BlobFetcher {
+ public:
+  virtual ~BlobFetcher() = default;
+  // The blob's bytes, verified against ref.sha256().
+  virtual absl::StatusOr<std::string> Fetch(const v1::BlobRef& ref) = 0;
+};
+
+// Turns a round contribution into what is sent. Plain for now.
+class ContributionEncoder {
+ public:
+  virtual ~ContributionEncoder() = default;
+  virtual absl::StatusOr<v1::EncodedContribution> Encode(
+      const v1::RoundContribution& contribution) = 0;
+};
+
+class PlainEncoder final : public ContributionEncoder {
+ public:
+  absl::StatusOr<v1::EncodedContribution> Encode(
+      const v1::RoundContribution& contribution) override;
+};
+
+class TaskExecutor {
+ public:
+  // `fetcher` is not owned and must outlive the executor.
+  TaskExecutor(const SiteConfig& config, BlobFetcher* fetcher);
+
+  // Always produces a result: a refusal when the task is not approved, the
+  // plan is invalid or the data cannot be used (the reason is logged too).
+  // An error status only for a transient problem (a model download failed),
+  // after which the task may be retried.
+  absl::StatusOr<v1::TaskResult> Execute(const v1::Task& task);
+
+  // Loads and validates the data for a plan before any task arrives.
+  absl::Status Preload(const study::StudyPlan& plan);
+
+ private:
+  absl::StatusOr<const data::LocalDataset*> DatasetFor(const study::StudyPlan& plan);
+  absl::StatusOr<Eigen::VectorXd> FetchModel(const v1::BlobRef& ref, int expected_size);
+  absl::StatusOr<v1::TaskResult> Statistics(const study::StudyPlan& plan,
+                                            const data::LocalDataset& data);
+  absl::StatusOr<v1::TaskResult> Train(const study::StudyPlan& plan, const v1::Task& task,
+                                       const data::LocalDataset& data);
+  absl::StatusOr<v1::TaskResult> Evaluate(const study::StudyPlan& plan, const v1::Task& task,
+                                          const data::LocalDataset& data);
+
+  const SiteConfig& config_;
+  BlobFetcher* fetcher_;
+  ApprovalPolicy approval_;
+  PlainEncoder encoder_;
+  std::map<std::string, data::LocalDataset> datasets_;  // by plan sha256
+};
+
+}  // namespace cohort::site
+
+#endif  // COHORT_SITE_AGENT_TASK_EXECUTOR_H_

@@ -1,0 +1,210 @@
+// End-to-end tests: the real cohort-coordinator and cohort-site binaries on
+// loopback with mutual TLS, on the UCI heart-disease hospitals.
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/consortium.h"
+
+namespace cohort::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::vector<std::string> kSites = {"cleveland", "hungarian", "switzerland", "va"};
+
+absl::Time In(absl::Duration d) { return absl::Now() + d; }
+
+void ExpectExit(Subprocess& process, int code, absl::Duration within) {
+  std::optional<int> rc = process.WaitForExit(In(within));
+  ASSERT_TRUE(rc.has_value()) << "still running after " << within << "; log:\n"
+                              << process.Log();
+  EXPECT_EQ(*rc, code) << process.Log();
+}
+
+TEST(StudyTest, FourHospitalsTrainAModelAsGoodAsPooledData) {
+  Consortium c;
+  c.WritePlan();  // the demo's plan, as shipped
+  c.StartCoordinator();
+  for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s));
+
+  ExpectExit(c.coordinator(), 0, absl::Minutes(3));
+  for (const auto& s : kSites) ExpectExit(c.site(s), 0, absl::Seconds(30));
+
+  nlohmann::json summary = c.Summary();
+  EXPECT_EQ(summary["study_id"], "heart-disease");
+  EXPECT_EQ(summary["status"], "completed");
+  ASSERT_EQ(summary["rounds"].size(), 40u);
+  for (const auto& round : summary["rounds"]) {
+    EXPECT_EQ(round["sites"].size(), 4u) << round.dump();
+    EXPECT_TRUE(round["train_loss"].is_number());
+    ASSERT_TRUE(round["test"].is_object()) << round.dump();
+    EXPECT_EQ(round["test"]["n"], 254);
+  }
+  // FLamby's split: 254 test rows; per-site 104/89/16/45.
+  const auto& pooled = summary["final"]["pooled"];
+  EXPECT_EQ(pooled["n"], 254);
+  EXPECT_GE(pooled["accuracy"].get<double>(), 0.785) << summary.dump(2);
+  EXPECT_GE(pooled["auc"].get<double>(), 0.875) << summary.dump(2);
+  const auto& per_site = summary["final"]["per_site"];
+  EXPECT_EQ(per_site["cleveland"]["n"], 104);
+  EXPECT_EQ(per_site["hungarian"]["n"], 89);
+  EXPECT_EQ(per_site["switzerland"]["n"], 16);
+  EXPECT_EQ(per_site["va"]["n"], 45);
+  // Switzerland's test split has one class only: AUC is undefined there.
+  EXPECT_EQ(summary["preprocessing"]["num_train"], 486);
+  EXPECT_EQ(summary["baseline"]["site"], "cleveland");
+  EXPECT_EQ(summary["baseline"]["pooled"]["n"], 254);
+  EXPECT_TRUE(std::filesystem::exists(c.dir() + "/coordinator/studies/heart-disease/model.json"));
+  EXPECT_TRUE(std::filesystem::exists(c.dir() + "/coordinator/studies/heart-disease/checkpoint.pb"));
+  // No site ever listens: the only listening socket is the coordinator's.
+  EXPECT_THAT(c.site("va").Log(), HasSubstr("connected to cohort-coordinator"));
+}
+
+TEST(StudyTest, StudyCompletesWhenASiteIsKilledMidStudy) {
+  Consortium c;
+  c.WritePlan({{"rounds", "10"}, {"min_sites", "3"}});
+  c.StartCoordinator({{"liveness_grace_seconds", "1"}});
+  for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s));
+
+  ASSERT_TRUE(WaitForFileContaining(c.site("va").log_path(), "round=3", In(absl::Minutes(1))))
+      << c.site("va").Log();
+  c.site("va").Signal(SIGKILL);
+
+  ExpectExit(c.coordinator(), 0, absl::Minutes(3));
+  nlohmann::json summary = c.Summary();
+  ASSERT_EQ(summary["status"], "completed") << summary.dump(2);
+  ASSERT_EQ(summary["rounds"].size(), 10u);
+  const auto& last = summary["rounds"].back();
+  EXPECT_EQ(last["sites"].size(), 3u) << last.dump();
+  bool dropped_va = false;
+  for (const auto& round : summary["rounds"]) {
+    if (round.contains("dropped") && round["dropped"].contains("va")) dropped_va = true;
+  }
+  EXPECT_TRUE(dropped_va) << summary.dump(2);
+  EXPECT_THAT(c.coordinator().Log(), HasSubstr("site=va site dropped from round"));
+  EXPECT_GE(summary["final"]["pooled"]["n"].get<int>(), 104 + 89 + 16);
+}
+
+TEST(StudyTest, SiteWithCertificateFromAnotherCaIsRefused) {
+  Consortium c;
+  c.WritePlan();
+  c.StartCoordinator();
+  const std::string cert = c.dir() + "/rogue/cleveland.crt";
+  const std::string key = c.dir() + "/rogue/cleveland.key";
+  c.IssueFromForeignCa("cleveland", cert, key);
+  const std::string config = c.WriteSiteConfig(
+      "cleveland", {{c.dir() + "/pki/sites/cleveland.crt", cert},
+                    {c.dir() + "/pki/sites/cleveland.key", key}});
+  Subprocess& site = c.StartSite("cleveland", config);
+  ExpectExit(site, 3, absl::Seconds(60));
+  EXPECT_THAT(site.Log(), HasSubstr("unable to get local issuer certificate"));
+  EXPECT_TRUE(WaitForFileContaining(c.coordinator().log_path(), "refused TLS connection",
+                                    In(absl::Seconds(10))))
+      << c.coordinator().Log();
+  EXPECT_THAT(c.coordinator().Log(), HasSubstr("unable to get local issuer certificate"));
+}
+
+TEST(StudyTest, SiteWithExpiredCertificateIsRefused) {
+  Consortium c;
+  c.WritePlan();
+  c.StartCoordinator();
+  // An expired certificate from the right CA, made with the operator CLI.
+  const std::string out = c.dir() + "/expired";
+  std::filesystem::create_directories(out);
+  std::filesystem::copy(c.dir() + "/pki/ca.crt", out + "/ca.crt");
+  std::filesystem::copy(c.dir() + "/pki/ca.key", out + "/ca.key");
+  Subprocess issue;
+  issue.Start({BinDir() + "/cohort", "pki", "issue", "site", "hungarian", "--dir", out,
+               "--days", "1", "--not-before-days-ago", "10"},
+              c.dir() + "/logs/issue.log");
+  ExpectExit(issue, 0, absl::Seconds(30));
+  const std::string config = c.WriteSiteConfig(
+      "hungarian", {{c.dir() + "/pki/sites/hungarian.crt", out + "/sites/hungarian.crt"},
+                    {c.dir() + "/pki/sites/hungarian.key", out + "/sites/hungarian.key"}});
+  Subprocess& site = c.StartSite("hungarian", config);
+  ExpectExit(site, 3, absl::Seconds(60));
+  EXPECT_THAT(site.Log(), HasSubstr("expired"));
+  EXPECT_TRUE(WaitForFileContaining(c.coordinator().log_path(), "certificate has expired",
+                                    In(absl::Seconds(10))))
+      << c.coordinator().Log();
+}
+
+TEST(StudyTest, SiteNotInTheStudyIsRefusedAtHello) {
+  Consortium c({"stranger"});
+  c.WritePlan();
+  c.StartCoordinator();
+  Subprocess& site = c.StartSite("stranger", c.WriteSiteConfig("stranger", {}, "cleveland"));
+  ExpectExit(site, 3, absl::Seconds(60));
+  EXPECT_THAT(site.Log(), HasSubstr("not a participant of any study"));
+  EXPECT_THAT(c.coordinator().Log(), HasSubstr("site=stranger refused site"));
+}
+
+TEST(StudyTest, PlanTheSiteHasNotApprovedIsRefusedAndTheStudyGoesOn) {
+  Consortium c;
+  c.WritePlan({{"rounds", "3"}, {"min_sites", "3"}});
+  c.StartCoordinator();
+  for (const auto& s : {"cleveland", "hungarian", "switzerland"}) {
+    c.StartSite(s, c.WriteSiteConfig(s));
+  }
+  // VA approved a different version of the plan (another hash) and keeps no
+  // local copy, so it only finds out when the task arrives.
+  const std::string other_hash(64, 'a');
+  const std::string config = c.WriteSiteConfig(
+      "va", {{"plan_sha256: \"" + c.plan_sha256() + "\"", "plan_sha256: \"" + other_hash + "\""},
+             {"    plan: \"" + c.plan_path() + "\"\n", ""}});
+  c.StartSite("va", config);
+
+  ExpectExit(c.coordinator(), 0, absl::Minutes(2));
+  ExpectExit(c.site("va"), 0, absl::Seconds(30));
+  nlohmann::json summary = c.Summary();
+  EXPECT_EQ(summary["status"], "completed");
+  ASSERT_TRUE(summary["refusals"].contains("va")) << summary.dump(2);
+  EXPECT_THAT(summary["refusals"]["va"].get<std::string>(), HasSubstr("PLAN_HASH_MISMATCH"));
+  for (const auto& round : summary["rounds"]) EXPECT_EQ(round["sites"].size(), 3u);
+  EXPECT_THAT(c.site("va").Log(), HasSubstr("PLAN_HASH_MISMATCH"));
+  // Refused before any data was read: the agent never loaded its extract.
+  EXPECT_THAT(c.site("va").Log(), ::testing::Not(HasSubstr("loaded ")));
+}
+
+TEST(StudyTest, StudyNotApprovedIsRefused) {
+  Consortium c;
+  c.WritePlan({{"rounds", "2"}, {"min_sites", "3"}});
+  c.StartCoordinator();
+  for (const auto& s : {"cleveland", "hungarian", "switzerland"}) {
+    c.StartSite(s, c.WriteSiteConfig(s));
+  }
+  const std::string config = c.WriteSiteConfig(
+      "va", {{"study_id: heart-disease", "study_id: another-study"},
+             {"    plan: \"" + c.plan_path() + "\"\n", ""}});
+  c.StartSite("va", config);
+  ExpectExit(c.coordinator(), 0, absl::Minutes(2));
+  nlohmann::json summary = c.Summary();
+  EXPECT_THAT(summary["refusals"]["va"].get<std::string>(), HasSubstr("STUDY_NOT_APPROVED"));
+  EXPECT_THAT(c.site("va").Log(), ::testing::Not(HasSubstr("loaded ")));
+}
+
+TEST(StudyTest, BadDataIsReportedWithFileLineAndColumnBeforeConnecting) {
+  Consortium c;
+  c.WritePlan();
+  const std::string bad = c.dir() + "/bad.data";
+  std::string text = ReadFileOrEmpty(SourceDir() + "/examples/heart-disease/data/processed.va.data");
+  // Line 3: chol becomes "abc".
+  size_t line3 = text.find('\n', text.find('\n') + 1) + 1;
+  text.replace(line3, text.find('\n', line3) - line3, "60,1,4,132,abc,0,1,140,1,1.5,3,?,?,2");
+  std::ofstream(bad) << text;
+  // No coordinator runs: the error must come before any connection attempt.
+  const std::string config = c.WriteSiteConfig(
+      "va", {{SourceDir() + "/examples/heart-disease/data/processed.va.data", bad}});
+  Subprocess& site = c.StartSite("va", config);
+  ExpectExit(site, 2, absl::Seconds(30));
+  EXPECT_THAT(site.Log(), HasSubstr(bad + ":3: column 'chol': \"abc\" is not a number"));
+  EXPECT_THAT(site.Log(), ::testing::Not(HasSubstr("cannot reach the coordinator")));
+}
+
+}  // namespace
+}  // namespace cohort::testing
