@@ -11,7 +11,9 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "openssl/rand.h"
 #include "absl/synchronization/notification.h"
 #include "common/net/tls.h"
 #include "common/study/study_plan.h"
@@ -69,13 +71,22 @@ int Main(const std::string& config_path) {
   cohort::coordinator::SiteRegistry registry(cohort::util::RealClock::Get(),
                                              config->liveness_grace);
   cohort::coordinator::BlobStore blobs;
+  std::string run_id;
+  {
+    unsigned char nonce[4];
+    if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+      LogError({}, "cannot draw a run id from OpenSSL's RNG");
+      return 3;
+    }
+    run_id = absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(nonce), 4));
+  }
   std::vector<std::unique_ptr<cohort::coordinator::StudyRunner>> runners;
   std::vector<cohort::coordinator::StudyRunner*> runner_ptrs;
   for (auto& plan : plans) {
     runners.push_back(std::make_unique<cohort::coordinator::StudyRunner>(
         std::move(plan), cohort::coordinator::RunnerEnv{&registry, &blobs,
                                                         cohort::util::RealClock::Get(),
-                                                        config->state_dir}));
+                                                        config->state_dir, run_id}));
     runner_ptrs.push_back(runners.back().get());
   }
   std::map<std::string, std::atomic<bool>> finished;

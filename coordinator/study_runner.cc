@@ -106,7 +106,7 @@ StudyRunner::PhaseOutcome StudyRunner::RunPhase(int round, int attempt,
                                                 const std::vector<std::string>& sites,
                                                 const TaskFactory& fill) {
   const std::string prefix =
-      absl::StrCat(plan_.study_id, "/r", round, "/a", attempt, "/", kind, "/");
+      absl::StrCat(plan_.study_id, "/", env_.run_id, "/r", round, "/a", attempt, "/", kind, "/");
   const absl::Time deadline = env_.clock->Now() + plan_.round_deadline;
   {
     absl::MutexLock lock(&mu_);

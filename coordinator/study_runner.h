@@ -42,6 +42,9 @@ struct RunnerEnv {
   const util::Clock* clock = nullptr;
   // Root of the coordinator's state; the study writes under studies/<id>/.
   std::string state_dir;
+  // Distinguishes task ids of this coordinator process from those of an
+  // earlier one (a restart re-runs a round under new task ids).
+  std::string run_id = "0";
 };
 
 class StudyRunner {

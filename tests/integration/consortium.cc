@@ -97,10 +97,11 @@ void Consortium::StartCoordinator(const std::map<std::string, std::string>& over
   }
   const std::string path = dir_ + "/config/coordinator.yaml";
   ASSERT_TRUE(crypto::WriteFileAtomically(path, config, 0644).ok());
+  const std::string port_file = dir_ + "/coordinator/port";
+  std::filesystem::remove(port_file);
   coordinator_ = std::make_unique<Subprocess>();
   coordinator_->Start({BinDir() + "/cohort-coordinator", "--config", path},
                       dir_ + "/logs/coordinator.log");
-  const std::string port_file = dir_ + "/coordinator/port";
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (true) {
     std::string port = ReadFileOrEmpty(port_file);

@@ -90,6 +90,34 @@ TEST(StudyTest, StudyCompletesWhenASiteIsKilledMidStudy) {
   EXPECT_GE(summary["final"]["pooled"]["n"].get<int>(), 104 + 89 + 16);
 }
 
+TEST(StudyTest, CoordinatorKilledMidStudyResumesFromItsCheckpoint) {
+  Consortium c;
+  c.WritePlan({{"rounds", "12"}});
+  c.StartCoordinator();
+  for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s));
+  ASSERT_TRUE(WaitForFileContaining(c.coordinator().log_path(), "round 4 of 12",
+                                    In(absl::Minutes(1))))
+      << c.coordinator().Log();
+  c.coordinator().Signal(SIGKILL);
+  ASSERT_TRUE(c.coordinator().WaitForExit(In(absl::Seconds(10))).has_value());
+  const std::string first_log = c.coordinator().Log();
+
+  // Same address (the sites know it), same state folder.
+  c.StartCoordinator({{"listen", absl::StrCat("\"127.0.0.1:", c.port(), "\"")}});
+  ExpectExit(c.coordinator(), 0, absl::Minutes(2));
+  for (const auto& s : kSites) ExpectExit(c.site(s), 0, absl::Seconds(30));
+  const std::string second_log = c.coordinator().Log().substr(first_log.size());
+  EXPECT_THAT(second_log, HasSubstr("resuming from checkpoint after round"));
+  EXPECT_THAT(second_log, ::testing::Not(HasSubstr("preprocessing done")));
+  nlohmann::json summary = c.Summary();
+  EXPECT_EQ(summary["status"], "completed");
+  ASSERT_EQ(summary["rounds"].size(), 12u);
+  for (size_t i = 0; i < 12; ++i) EXPECT_EQ(summary["rounds"][i]["round"], i + 1);
+  for (const auto& s : kSites) {
+    EXPECT_THAT(c.site(s).Log(), HasSubstr("lost the coordinator")) << s;
+  }
+}
+
 TEST(StudyTest, SiteWithCertificateFromAnotherCaIsRefused) {
   Consortium c;
   c.WritePlan();
