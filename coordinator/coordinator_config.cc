@@ -23,7 +23,7 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
   const std::filesystem::path base = std::filesystem::path(path).parent_path();
   CoordinatorConfig config;
   ASSIGN_OR_RETURN(config.listen, root.GetString("listen"));
-  if (config.listen.find(':') == std::string::npos) {
+  if (!util::IsHostPort(config.listen)) {
     return root.Child("listen")->Error("must be host:port");
   }
   ASSIGN_OR_RETURN(std::string port_file, root.GetString("port_file", ""));

@@ -104,7 +104,8 @@ grpc::Status SiteServiceImpl::PushResult(grpc::ServerContext* context,
                         absl::StrCat("result size ", header.total_bytes(), " is out of range"));
   }
   std::string bytes;
-  bytes.reserve(static_cast<size_t>(header.total_bytes()));
+  // The header is the site's claim; grow with what actually arrives.
+  bytes.reserve(static_cast<size_t>(std::min<int64_t>(header.total_bytes(), 8 << 20)));
   crypto::Sha256Hasher hasher;
   do {
     if (static_cast<int64_t>(bytes.size() + chunk.data().size()) > header.total_bytes()) {

@@ -28,7 +28,7 @@ class SiteServiceImpl final : public v1::SiteService::Service {
   // Chunks of blobs streamed to sites; well under gRPC's 4 MiB default.
   static constexpr int kChunkBytes = 1 << 20;
   // Largest result a site may push.
-  static constexpr int64_t kMaxResultBytes = int64_t{1} << 30;
+  static constexpr int64_t kMaxResultBytes = int64_t{256} << 20;
 
   // `runners` are not owned and must outlive the service.
   SiteServiceImpl(SiteRegistry* registry, BlobStore* blobs,

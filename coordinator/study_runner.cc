@@ -13,6 +13,7 @@
 #include "common/study/proto_convert.h"
 #include "common/util/logging.h"
 #include "common/util/status_macros.h"
+#include "coordinator/aggregation/fedavg.h"
 #include "crypto/files.h"
 
 namespace cohort::coordinator {
@@ -40,6 +41,8 @@ std::string FormatAuc(const nlohmann::json& auc) {
 
 StudyRunner::StudyRunner(study::StudyPlan plan, RunnerEnv env)
     : plan_(std::move(plan)), env_(std::move(env)) {
+  // The plan was validated when parsed, so the strategy exists.
+  strategy_ = *MakeServerStrategy(plan_.aggregation, plan_.server_learning_rate);
   feature_names_ = data::EncodedFeatureNames(plan_.schema);
   model_ = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(feature_names_.size()) + 1);
   summary_ = {{"study_id", plan_.study_id},
@@ -266,8 +269,9 @@ absl::Status StudyRunner::RunStatistics() {
     }
     if (static_cast<int>(outcome.results.size()) < plan_.min_sites) {
       LogWarn({plan_.study_id, 0, ""},
-              absl::StrCat("preprocessing: only ", outcome.results.size(), " of ",
-                           plan_.min_sites, " required sites reported; retrying"));
+              absl::StrCat("preprocessing: only ", outcome.results.size(), " of the required ",
+                           plan_.min_sites, " sites reported; ",
+                           attempt < plan_.max_round_retries ? "retrying" : "no retries left"));
       continue;
     }
     ASSIGN_OR_RETURN(data::Standardizer standardizer,
@@ -309,8 +313,8 @@ absl::Status StudyRunner::RunTrainingRound(int round) {
         });
     if (Stopped()) return absl::CancelledError("stopped");
 
-    Eigen::VectorXd delta_sum = Eigen::VectorXd::Zero(dim);
-    double weight_sum = 0, loss_sum = 0;
+    RoundSum sum(dim);
+    double loss_sum = 0;
     ml::BinaryMetrics test;
     test.positive_histogram.assign(plan_.histogram_bins, 0);
     test.negative_histogram.assign(plan_.histogram_bins, 0);
@@ -325,19 +329,19 @@ absl::Status StudyRunner::RunTrainingRound(int round) {
         problem = "sent an update in an unknown encoding";
       } else {
         const auto& c = result.train().contribution().plain();
-        if (c.weighted_delta_size() != dim) {
-          problem = absl::StrCat("update has ", c.weighted_delta_size(),
-                                 " values, the model has ", dim);
-        } else if (!AllFinite(c.weighted_delta())) {
-          problem = "update contains NaN or Inf";
-        } else if (!(c.weight() > 0) || !std::isfinite(c.weight())) {
-          problem = "update has no positive example count";
+        if (absl::Status m = study::ValidateMetrics(c.global_model_test_metrics(),
+                                                     plan_.histogram_bins);
+            !m.ok()) {
+          problem = std::string(m.message());
         } else if (!std::isfinite(c.train_loss_sum()) || c.train_loss_sum() < 0) {
           problem = "training loss is not finite";
-        } else if (absl::Status m = study::ValidateMetrics(c.global_model_test_metrics(),
-                                                            plan_.histogram_bins);
-                   !m.ok()) {
-          problem = std::string(m.message());
+        } else if (absl::Status added = sum.Add(
+                       {site,
+                        Eigen::Map<const Eigen::VectorXd>(c.weighted_delta().data(),
+                                                          c.weighted_delta_size()),
+                        c.weight()});
+                   !added.ok()) {
+          problem = std::string(added.message());
         }
       }
       if (!problem.empty()) {
@@ -345,25 +349,22 @@ absl::Status StudyRunner::RunTrainingRound(int round) {
         continue;
       }
       const auto& c = result.train().contribution().plain();
-      delta_sum += Eigen::Map<const Eigen::VectorXd>(c.weighted_delta().data(), dim);
-      weight_sum += c.weight();
       loss_sum += c.train_loss_sum();
-      (void)ml::Merge(test, study::FromProto(c.global_model_test_metrics()));
+      if (c.global_model_test_metrics().n() > 0) {
+        (void)ml::Merge(test, study::FromProto(c.global_model_test_metrics()));
+      }
     }
 
-    if (static_cast<int>(outcome.results.size()) < plan_.min_sites) {
+    if (sum.count() < plan_.min_sites) {
       LogWarn({plan_.study_id, round, ""},
-              absl::StrCat("only ", outcome.results.size(), " of the required ", plan_.min_sites,
+              absl::StrCat("only ", sum.count(), " of the required ", plan_.min_sites,
                            " sites reported; ",
                            attempt < plan_.max_round_retries ? "retrying the round"
                                                              : "no retries left"));
       continue;
     }
-
-    // FedAvg: the example-weighted mean of the site deltas, applied with the
-    // server learning rate.
-    model_ += plan_.server_learning_rate * (delta_sum / weight_sum);
-    const double train_loss = loss_sum / weight_sum;
+    ASSIGN_OR_RETURN(model_, strategy_->Apply(model_, sum));
+    const double train_loss = loss_sum / sum.weight_sum();
 
     std::vector<std::string> reported;
     for (const auto& [site, r] : outcome.results) reported.push_back(site);
@@ -412,15 +413,17 @@ absl::Status StudyRunner::RunBaseline() {
     env_.blobs->Erase(ref.sha256());
     if (Stopped()) return absl::CancelledError("stopped");
     auto it = outcome.results.find(site);
-    if (it == outcome.results.end() || !it->second.has_train() ||
-        it->second.train().contribution().plain().weighted_delta_size() != dim ||
-        !AllFinite(it->second.train().contribution().plain().weighted_delta()) ||
-        !(it->second.train().contribution().plain().weight() > 0)) {
+    if (it == outcome.results.end() || !it->second.has_train()) {
       return absl::UnavailableError(absl::StrCat("baseline site ", site,
                                                  " did not complete round ", r));
     }
     const auto& c = it->second.train().contribution().plain();
-    local += Eigen::Map<const Eigen::VectorXd>(c.weighted_delta().data(), dim) / c.weight();
+    RoundSum sum(dim);
+    RETURN_IF_ERROR(sum.Add({site,
+                             Eigen::Map<const Eigen::VectorXd>(c.weighted_delta().data(),
+                                                               c.weighted_delta_size()),
+                             c.weight()}));
+    ASSIGN_OR_RETURN(local, strategy_->Apply(local, sum));
   }
   baseline_model_ = local;
   return absl::OkStatus();
@@ -469,7 +472,7 @@ absl::Status StudyRunner::RunFinalEvaluation() {
     for (size_t i = 0; i < refs.size(); ++i) {
       ml::BinaryMetrics m = study::FromProto(result.evaluate().metrics(static_cast<int>(i)));
       per_site[i][site] = study::MetricsJson(m);
-      (void)ml::Merge(pooled[i], m);
+      if (m.n > 0) (void)ml::Merge(pooled[i], m);
     }
   }
   if (outcome.results.empty()) {
@@ -542,6 +545,10 @@ absl::Status StudyRunner::TryResume(int& next_round) {
   if (summary_.is_discarded()) {
     return absl::DataLossError(absl::StrCat(path, ": checkpoint summary is corrupt"));
   }
+  if (summary_.contains("refusals")) {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [site, reason] : summary_["refusals"].items()) excluded_.insert(site);
+  }
   next_round = checkpoint.completed_round() + 1;
   LogInfo({plan_.study_id, checkpoint.completed_round(), ""},
           absl::StrCat("resuming from checkpoint after round ", checkpoint.completed_round()));
@@ -563,7 +570,11 @@ absl::Status StudyRunner::Run() {
     }
   }
   int next_round = 0;
-  if (absl::Status s = TryResume(next_round); !s.ok()) return Fail(s);
+  if (absl::Status s = TryResume(next_round); !s.ok()) {
+    // The state on disk belongs to another run of this study: leave it as it is.
+    util::LogError(ctx, absl::StrCat("cannot start the study: ", s.message()));
+    return s;
+  }
 
   LogInfo(ctx, absl::StrCat("study submitted (plan sha256 ", plan_.sha256, "); waiting for ",
                             plan_.min_sites, " of ", plan_.sites.size(), " sites"));
@@ -615,7 +626,10 @@ absl::Status StudyRunner::Run() {
                                {"features", feature_names_},
                                {"weights", std::vector<double>(model_.data(), model_.data() + model_.size() - 1)},
                                {"bias", model_(model_.size() - 1)},
-                               {"normalization", {{"mean", norm_mean_}, {"scale", norm_scale_}}}};
+                               {"normalization",
+                                {{"mean", norm_mean_},
+                                 {"scale", norm_scale_},
+                                 {"impute", norm_impute_}}}};
   if (absl::Status s = crypto::WriteFileAtomically(StudyDir() + "/model.pb", model_bytes, 0644);
       !s.ok()) {
     return Fail(s);

@@ -30,6 +30,7 @@
 #include "cohort/v1/tasks.pb.h"
 #include "common/study/study_plan.h"
 #include "common/util/clock.h"
+#include "coordinator/aggregation/fedavg.h"
 #include "coordinator/blob_store.h"
 #include "coordinator/site_registry.h"
 #include "nlohmann/json.hpp"
@@ -95,6 +96,7 @@ class StudyRunner {
 
   const study::StudyPlan plan_;
   const RunnerEnv env_;
+  std::unique_ptr<ServerStrategy> strategy_;
   std::vector<std::string> feature_names_;
 
   // Study state (runner thread only).

@@ -120,10 +120,12 @@ absl::Status SiteAgent::Run() {
             ") and this site's certificate is not valid: ", own_certificate.message()));
         break;
       }
-      if (absl::StrContains(absl::AsciiStrToLower(s.message()), "handshake")) {
+      const std::string lower = absl::AsciiStrToLower(s.message());
+      if (absl::StrContains(lower, "handshake") || absl::StrContains(lower, "certificate") ||
+          absl::StrContains(lower, "ssl")) {
         if (++handshake_failures >= 3) {
           exit_status = absl::PermissionDeniedError(absl::StrCat(
-              "TLS handshake with the coordinator failed ", handshake_failures,
+              "TLS with the coordinator failed ", handshake_failures,
               " times; check that its certificate is issued by the consortium CA in ",
               config_.tls.ca, " and names ", config_.coordinator_address, ": ", s.message()));
           break;

@@ -14,6 +14,9 @@
 #include "common/study/study_plan.h"
 #include "common/util/logging.h"
 #include "common/util/signals.h"
+#include "common/net/tls.h"
+#include "crypto/files.h"
+#include "crypto/pki.h"
 #include "crypto/sha256.h"
 #include "site_agent/agent.h"
 #include "site_agent/site_config.h"
@@ -49,6 +52,28 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // The certificate must be this site's: its identity is what the
+  // coordinator authorizes, whatever the config calls the site.
+  {
+    auto pem = cohort::crypto::ReadFile(config->tls.cert);
+    if (!pem.ok()) {
+      LogError({}, std::string(pem.status().message()));
+      return 2;
+    }
+    auto identity = cohort::crypto::IdentityFromCertificatePem(*pem);
+    if (!identity.ok()) {
+      LogError({}, absl::StrCat(config->tls.cert, ": ", identity.status().message()));
+      return 2;
+    }
+    if (identity->role != cohort::crypto::Role::kSite || identity->name != config->site) {
+      LogError({}, absl::StrCat(config_path, ": site is '", config->site, "' but certificate ",
+                                config->tls.cert, " belongs to ",
+                                cohort::crypto::RoleName(identity->role), " '", identity->name,
+                                "'"));
+      return 2;
+    }
+  }
+
   auto client = cohort::site::CoordinatorClient::Create(
       config->coordinator_address, config->coordinator_server_name, config->tls);
   if (!client.ok()) {
@@ -79,7 +104,11 @@ int main(int argc, char** argv) {
     }
   }
   if (check_only) {
-    LogInfo({}, "configuration and data are valid");
+    if (auto s = cohort::net::CheckOwnCertificate(config->tls); !s.ok()) {
+      LogError({}, std::string(s.message()));
+      return 3;
+    }
+    LogInfo({}, "configuration, certificate and data are valid");
     return 0;
   }
 

@@ -37,7 +37,7 @@ absl::StatusOr<SiteConfig> LoadSiteConfig(const std::string& path) {
   ASSIGN_OR_RETURN(ConfigNode coordinator, root.Child("coordinator"));
   RETURN_IF_ERROR(coordinator.CheckKeys({"address", "server_name"}));
   ASSIGN_OR_RETURN(config.coordinator_address, coordinator.GetString("address"));
-  if (config.coordinator_address.find(':') == std::string::npos) {
+  if (!util::IsHostPort(config.coordinator_address)) {
     return coordinator.Child("address")->Error("must be host:port");
   }
   ASSIGN_OR_RETURN(config.coordinator_server_name, coordinator.GetString("server_name", ""));
@@ -65,6 +65,12 @@ absl::StatusOr<SiteConfig> LoadSiteConfig(const std::string& path) {
         return entry.Child("plan_sha256")->Error(
             "must be the 64-hex-digit SHA-256 of the approved plan file "
             "(`cohort study hash PLAN.yaml` prints it)");
+      }
+      for (const auto& earlier : config.approved_studies) {
+        if (earlier.study_id == study.study_id) {
+          return entry.Child("study_id")->Error(
+              absl::StrCat("study '", study.study_id, "' is approved twice"));
+        }
       }
       ASSIGN_OR_RETURN(std::string plan, entry.GetString("plan", ""));
       if (!plan.empty()) study.plan_path = Resolve(base, plan);

@@ -90,10 +90,22 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Execute(const v1::Task& task) {
     return RefusalResult(task, refusal->reason, refusal->message);
   }
   const study::StudyPlan& plan = std::get<study::StudyPlan>(checked);
+  // The last round a plan can ask for: training, baseline, final evaluation.
+  const int max_round = 2 * plan.rounds + 1;
+  if (task.round() < 0 || task.round() > max_round) {
+    const std::string why = absl::StrCat("round ", task.round(), " is outside the plan (0..",
+                                         max_round, ")");
+    util::LogWarn(ctx, absl::StrCat("refused task ", task.task_id(), ": ", why));
+    return RefusalResult(task, v1::INVALID_TASK, why);
+  }
   auto dataset = DatasetFor(plan);
   if (!dataset.ok()) {
+    // The details (file, line, the offending value) stay in this site's log:
+    // they can describe a patient's record.
     util::LogError(ctx, absl::StrCat("cannot use local data: ", dataset.status().message()));
-    return RefusalResult(task, v1::DATA_ERROR, std::string(dataset.status().message()));
+    return RefusalResult(task, v1::DATA_ERROR,
+                         "the site's data could not be loaded for this plan; the site's "
+                         "log has the details");
   }
   absl::StatusOr<v1::TaskResult> result;
   switch (task.kind_case()) {

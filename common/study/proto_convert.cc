@@ -51,6 +51,9 @@ absl::Status ValidateMetrics(const v1::Metrics& m, int bins) {
     return bad("correct does not equal true positives plus true negatives");
   }
   if (!std::isfinite(m.loss_sum()) || m.loss_sum() < 0) return bad("loss is not finite");
+  if (m.n() == 0 && m.positive_histogram_size() == 0 && m.negative_histogram_size() == 0) {
+    return absl::OkStatus();
+  }
   if (m.positive_histogram_size() != bins || m.negative_histogram_size() != bins) {
     return bad(absl::StrCat("histograms have ", m.positive_histogram_size(), " and ",
                             m.negative_histogram_size(), " bins, the plan says ", bins));

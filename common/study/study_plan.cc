@@ -14,8 +14,11 @@ namespace {
 
 using util::ConfigNode;
 
+// Ids name folders on disk, so they start with a letter or digit ("." and
+// ".." are not ids).
 bool ValidId(absl::string_view id) {
   if (id.empty() || id.size() > 64) return false;
+  if (!((id[0] >= 'a' && id[0] <= 'z') || (id[0] >= '0' && id[0] <= '9'))) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.';
@@ -53,6 +56,9 @@ absl::Status ParseTraining(const ConfigNode& root, StudyPlan& plan) {
   plan.training.optimizer.learning_rate = lr;
   plan.training.optimizer.momentum = momentum;
   plan.training.seed = static_cast<uint64_t>(seed);
+  if (absl::Status s = ml::ValidateLocalTrainingOptions(plan.training); !s.ok()) {
+    return t.Error(s.message());
+  }
   return absl::OkStatus();
 }
 
@@ -78,7 +84,7 @@ absl::StatusOr<StudyPlan> ParseStudyPlan(absl::string_view text,
   ASSIGN_OR_RETURN(plan.study_id, root.GetString("study_id"));
   if (!ValidId(plan.study_id)) {
     return root.Child("study_id")->Error(
-        "must be 1-64 characters of a-z, 0-9, '.', '_' or '-'");
+        "must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit");
   }
   ASSIGN_OR_RETURN(plan.description, root.GetString("description", ""));
 

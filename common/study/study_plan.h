@@ -1,6 +1,7 @@
 // A study plan: what a consortium asks its hospitals to compute.
 //
-// The plan is a YAML file written by the consortium (see docs/study-plan.md).
+// The plan is a YAML file written by the consortium (fields:
+// docs/operator-guide.md#writing-a-study-plan).
 // It travels to every site verbatim with each task; a site pins the plans its
 // hospital approved by the SHA-256 of exactly these bytes, so the parsed form
 // below is always derived from `text`, never sent separately.

@@ -10,6 +10,18 @@
 
 namespace cohort::util {
 
+bool IsHostPort(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) return false;
+  const absl::string_view port = address.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
+  int value = 0;
+  return absl::SimpleAtoi(port, &value) && value <= 65535;
+}
+
 absl::StatusOr<ConfigNode> ConfigNode::Parse(absl::string_view text,
                                              absl::string_view file) {
   try {

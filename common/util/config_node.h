@@ -20,6 +20,10 @@
 
 namespace cohort::util {
 
+// True for "host:port" with a non-empty host and a port in 0..65535
+// ("[::1]:7443" included).
+bool IsHostPort(absl::string_view address);
+
 class ConfigNode {
  public:
   // Parses YAML text; `file` is used in error messages only.

@@ -1,6 +1,5 @@
 #include "coordinator/aggregation/fedavg.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/escaping.h"
@@ -20,89 +19,78 @@ absl::string_view NonFiniteName(double value) {
   return value > 0 ? "Inf" : "-Inf";
 }
 
-absl::Status ValidateValues(const ClientUpdate& update) {
-  for (Eigen::Index i = 0; i < update.parameters.size(); ++i) {
-    if (!std::isfinite(update.parameters(i))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(SitePrefix(update.site), "update value ", i, " is ",
-                       NonFiniteName(update.parameters(i))));
+}  // namespace
+
+absl::Status ValidateContribution(const Contribution& c, int64_t expected_size) {
+  if (c.weighted_delta.size() != expected_size) {
+    return absl::InvalidArgumentError(absl::StrCat(SitePrefix(c.site), "update has ",
+                                                   c.weighted_delta.size(),
+                                                   " values, the model has ", expected_size));
+  }
+  for (Eigen::Index i = 0; i < c.weighted_delta.size(); ++i) {
+    if (!std::isfinite(c.weighted_delta(i))) {
+      return absl::InvalidArgumentError(absl::StrCat(SitePrefix(c.site), "update value ", i,
+                                                     " is ", NonFiniteName(c.weighted_delta(i))));
     }
   }
-  if (!std::isfinite(update.weight) || update.weight <= 0) {
+  if (!std::isfinite(c.weight) || c.weight <= 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(SitePrefix(update.site),
-                     "weight must be finite and > 0, got ", update.weight));
+        absl::StrCat(SitePrefix(c.site), "weight must be finite and > 0, got ", c.weight));
   }
   return absl::OkStatus();
 }
 
-// The weighted mean of updates already validated to share one size.
-absl::StatusOr<Eigen::VectorXd> WeightedMean(
-    absl::Span<const ClientUpdate> updates) {
-  // Scale weights by the largest so their sum cannot overflow.
-  double max_weight = 0.0;
-  for (const ClientUpdate& u : updates) max_weight = std::max(max_weight, u.weight);
-  double total = 0.0;
-  Eigen::VectorXd sum = Eigen::VectorXd::Zero(updates.front().parameters.size());
-  for (const ClientUpdate& u : updates) {
-    const double w = u.weight / max_weight;
-    sum += w * u.parameters;
-    total += w;
-  }
-  Eigen::VectorXd mean = sum / total;
-  if (!mean.allFinite()) {
+RoundSum::RoundSum(int64_t dimension)
+    : weighted_delta_sum_(Eigen::VectorXd::Zero(dimension)) {}
+
+absl::Status RoundSum::Add(const Contribution& c) {
+  RETURN_IF_ERROR(ValidateContribution(c, weighted_delta_sum_.size()));
+  Eigen::VectorXd next = weighted_delta_sum_ + c.weighted_delta;
+  if (!next.allFinite() || !std::isfinite(weight_sum_ + c.weight)) {
     return absl::InvalidArgumentError(
-        "weighted mean of the updates overflows; the values are too large");
+        absl::StrCat(SitePrefix(c.site), "update values are too large to add"));
   }
-  return mean;
+  weighted_delta_sum_ = std::move(next);
+  weight_sum_ += c.weight;
+  ++count_;
+  return absl::OkStatus();
 }
 
-}  // namespace
+absl::StatusOr<Eigen::VectorXd> RoundSum::MeanDelta() const {
+  if (count_ == 0) return absl::FailedPreconditionError("no contributions in this round");
+  return Eigen::VectorXd(weighted_delta_sum_ / weight_sum_);
+}
 
-absl::Status ValidateUpdate(const ClientUpdate& update, int64_t expected_size) {
-  if (update.parameters.size() != expected_size) {
+absl::StatusOr<std::unique_ptr<FedAvg>> FedAvg::Create(double server_learning_rate) {
+  if (!std::isfinite(server_learning_rate) || server_learning_rate <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        SitePrefix(update.site), "update has ", update.parameters.size(),
-        " values, the model has ", expected_size));
+        "server_learning_rate must be finite and > 0, got ", server_learning_rate));
   }
-  return ValidateValues(update);
+  return std::unique_ptr<FedAvg>(new FedAvg(server_learning_rate));
 }
 
-absl::StatusOr<Eigen::VectorXd> FederatedAverage(
-    absl::Span<const ClientUpdate> updates) {
-  if (updates.empty()) {
-    return absl::FailedPreconditionError("no client updates to average");
-  }
-  const ClientUpdate& first = updates.front();
-  if (first.parameters.size() == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(SitePrefix(first.site), "update is empty"));
-  }
-  for (const ClientUpdate& u : updates) {
-    if (u.parameters.size() != first.parameters.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          SitePrefix(u.site), "update has ", u.parameters.size(),
-          " values, site '", absl::CHexEscape(first.site), "' sent ",
-          first.parameters.size()));
-    }
-    RETURN_IF_ERROR(ValidateValues(u));
-  }
-  return WeightedMean(updates);
-}
-
-absl::StatusOr<Eigen::VectorXd> FedAvg::Aggregate(
-    const Eigen::VectorXd& global, absl::Span<const ClientUpdate> updates) {
+absl::StatusOr<Eigen::VectorXd> FedAvg::Apply(const Eigen::VectorXd& global,
+                                              const RoundSum& sum) {
   if (global.size() == 0 || !global.allFinite()) {
-    return absl::InvalidArgumentError(
-        "global model must be non-empty and finite");
+    return absl::InvalidArgumentError("global model must be non-empty and finite");
   }
-  if (updates.empty()) {
-    return absl::FailedPreconditionError("no client updates to aggregate");
+  if (global.size() != sum.weighted_delta_sum().size()) {
+    return absl::InvalidArgumentError(absl::StrCat("global model has ", global.size(),
+                                                   " values, the round sum has ",
+                                                   sum.weighted_delta_sum().size()));
   }
-  for (const ClientUpdate& u : updates) {
-    RETURN_IF_ERROR(ValidateUpdate(u, global.size()));
+  ASSIGN_OR_RETURN(Eigen::VectorXd mean, sum.MeanDelta());
+  return Eigen::VectorXd(global + server_learning_rate_ * mean);
+}
+
+absl::StatusOr<std::unique_ptr<ServerStrategy>> MakeServerStrategy(absl::string_view name,
+                                                                   double server_learning_rate) {
+  if (name == "fedavg") {
+    ASSIGN_OR_RETURN(std::unique_ptr<FedAvg> fedavg, FedAvg::Create(server_learning_rate));
+    return std::unique_ptr<ServerStrategy>(std::move(fedavg));
   }
-  return WeightedMean(updates);
+  return absl::InvalidArgumentError(
+      absl::StrCat("aggregation strategy \"", name, "\" is not supported (supported: fedavg)"));
 }
 
 }  // namespace cohort::coordinator

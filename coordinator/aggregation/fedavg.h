@@ -1,24 +1,24 @@
-// Server-side aggregation of the models sites send back after a round of
-// local training.
+// Server-side aggregation: from the round's sum of site contributions to the
+// next global model.
 //
-// A ServerStrategy turns the current global model and the round's client
-// updates into the next global model. FedAvg (McMahan et al., "Communication-
-// Efficient Learning of Deep Networks from Decentralized Data", AISTATS 2017)
-// is the first; FedProx/FedAdam-style strategies implement the same interface
-// (FedAdam keeps server optimizer state between rounds, hence Aggregate is
-// non-const).
+// Each site sends n_k * (theta_k - theta) and n_k (its example count). The
+// coordinator only ever needs their sums, which is exactly what secure
+// aggregation reveals, so aggregation is built on a RoundSum rather than on
+// individual site models. FedAvg (McMahan et al., AISTATS 2017) then moves the
+// global model by the example-weighted mean delta, scaled by a server
+// learning rate; FedAdam/FedYogi will implement the same interface with
+// server optimizer state.
 //
-// Updates come from sites and are untrusted: every function here validates
-// them and names the offending site in its error, so the coordinator can drop
-// that site (ValidateUpdate first, per STYLE.md) and go on with the rest.
+// Contributions come from sites and are untrusted: RoundSum::Add validates
+// each one and names the offending site in its error, so the caller can drop
+// that site and go on with the rest.
 //
-// Ownership: updates are borrowed for the duration of the call.
-// Thread-safety: FederatedAverage and FedAvg are stateless and safe to call
-// concurrently; other strategies state their own rules.
+// Thread-safety: RoundSum is not thread-safe; FedAvg is stateless.
 #ifndef COHORT_COORDINATOR_AGGREGATION_FEDAVG_H_
 #define COHORT_COORDINATOR_AGGREGATION_FEDAVG_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <Eigen/Core>
@@ -26,57 +26,72 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/types/span.h"
 
 namespace cohort::coordinator {
 
-// One site's trained model for a round.
-struct ClientUpdate {
+// One site's training contribution, as decoded.
+struct Contribution {
   std::string site;
-  Eigen::VectorXd parameters;  // The flat model vector (cohort::ml layout).
-  double weight = 0.0;         // Number of local training examples.
+  Eigen::VectorXd weighted_delta;  // n_k * (theta_k - theta_global)
+  double weight = 0.0;             // n_k, the number of training examples
 };
 
-// OK if `update` has exactly `expected_size` values, all finite, and a finite
-// weight > 0. Otherwise InvalidArgument such as
+// OK if `c` has exactly `expected_size` finite values and a finite weight
+// > 0; otherwise InvalidArgument such as
 //   "site 'va': update has 12 values, the model has 14"
 //   "site 'va': update value 3 is NaN"
 //   "site 'va': weight must be finite and > 0, got 0"
-absl::Status ValidateUpdate(const ClientUpdate& update, int64_t expected_size);
+absl::Status ValidateContribution(const Contribution& c, int64_t expected_size);
 
-// sum_i weight_i * parameters_i / sum_i weight_i.
-// Returns FailedPrecondition when `updates` is empty, and InvalidArgument
-// naming the site when an update fails ValidateUpdate (its size is checked
-// against the first update's).
-absl::StatusOr<Eigen::VectorXd> FederatedAverage(
-    absl::Span<const ClientUpdate> updates);
+// The running sum of a round's contributions.
+class RoundSum {
+ public:
+  explicit RoundSum(int64_t dimension);
+
+  // Validates `c` and adds it; on error the sum is unchanged.
+  absl::Status Add(const Contribution& c);
+
+  const Eigen::VectorXd& weighted_delta_sum() const { return weighted_delta_sum_; }
+  double weight_sum() const { return weight_sum_; }
+  int count() const { return count_; }
+
+  // sum_k n_k * delta_k / sum_k n_k. FailedPrecondition when empty.
+  absl::StatusOr<Eigen::VectorXd> MeanDelta() const;
+
+ private:
+  Eigen::VectorXd weighted_delta_sum_;
+  double weight_sum_ = 0.0;
+  int count_ = 0;
+};
 
 class ServerStrategy {
  public:
   virtual ~ServerStrategy() = default;
-
-  // Short name for logs and configs ("fedavg").
+  // Short name for logs and plans ("fedavg").
   virtual absl::string_view name() const = 0;
-
-  // The next global model from the current one and this round's updates.
-  // InvalidArgument when `global` is empty or not finite, or an update fails
-  // ValidateUpdate against global.size(); FailedPrecondition when `updates`
-  // is empty.
-  virtual absl::StatusOr<Eigen::VectorXd> Aggregate(
-      const Eigen::VectorXd& global,
-      absl::Span<const ClientUpdate> updates) = 0;
+  // The next global model. InvalidArgument if `global` is empty, not finite
+  // or of another size than the sum; FailedPrecondition if the sum is empty.
+  virtual absl::StatusOr<Eigen::VectorXd> Apply(const Eigen::VectorXd& global,
+                                                const RoundSum& sum) = 0;
 };
 
-// The next global model is the example-weighted mean of the site models;
-// the previous global model only fixes the expected size.
+// theta <- theta + server_learning_rate * mean delta.
 class FedAvg final : public ServerStrategy {
  public:
+  // InvalidArgument unless 0 < server_learning_rate (finite).
+  static absl::StatusOr<std::unique_ptr<FedAvg>> Create(double server_learning_rate);
   absl::string_view name() const override { return "fedavg"; }
+  absl::StatusOr<Eigen::VectorXd> Apply(const Eigen::VectorXd& global,
+                                        const RoundSum& sum) override;
 
-  absl::StatusOr<Eigen::VectorXd> Aggregate(
-      const Eigen::VectorXd& global,
-      absl::Span<const ClientUpdate> updates) override;
+ private:
+  explicit FedAvg(double lr) : server_learning_rate_(lr) {}
+  const double server_learning_rate_;
 };
+
+// The strategy a plan names ("fedavg"); InvalidArgument for unknown names.
+absl::StatusOr<std::unique_ptr<ServerStrategy>> MakeServerStrategy(
+    absl::string_view name, double server_learning_rate);
 
 }  // namespace cohort::coordinator
 

@@ -3,6 +3,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -18,6 +20,41 @@ using ::testing::HasSubstr;
 const std::vector<std::string> kSites = {"cleveland", "hungarian", "switzerland", "va"};
 
 absl::Time In(absl::Duration d) { return absl::Now() + d; }
+
+// Inodes of the sockets process `pid` holds open.
+std::set<std::string> SocketInodes(pid_t pid) {
+  std::set<std::string> inodes;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fd"))) {
+    std::error_code ec;
+    const std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0) {
+      inodes.insert(target.substr(8, target.size() - 9));
+    }
+  }
+  return inodes;
+}
+
+// Counts the TCP sockets of `pid` in LISTEN state (state 0A in /proc/net/tcp*)
+// and the ones in any state, so a test can tell "no listener" from "no sockets".
+std::pair<int, int> ListeningAndTotalTcpSockets(pid_t pid) {
+  const std::set<std::string> inodes = SocketInodes(pid);
+  int listening = 0, total = 0;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream lines(ReadFileOrEmpty(table));
+    std::string line;
+    std::getline(lines, line);  // header
+    while (std::getline(lines, line)) {
+      std::istringstream fields(line);
+      std::vector<std::string> f;
+      for (std::string x; fields >> x;) f.push_back(x);
+      if (f.size() < 10 || !inodes.contains(f[9])) continue;
+      ++total;
+      if (f[3] == "0A") ++listening;
+    }
+  }
+  return {listening, total};
+}
 
 void ExpectExit(Subprocess& process, int code, absl::Duration within) {
   std::optional<int> rc = process.WaitForExit(In(within));
@@ -73,6 +110,12 @@ TEST(StudyTest, StudyCompletesWhenASiteIsKilledMidStudy) {
 
   ASSERT_TRUE(WaitForFileContaining(c.site("va").log_path(), "round=3", In(absl::Minutes(1))))
       << c.site("va").Log();
+  // Mid-study, the agent holds its outbound connection and listens on nothing.
+  const auto [listening, total] = ListeningAndTotalTcpSockets(c.site("va").pid());
+  EXPECT_GE(total, 1);
+  EXPECT_EQ(listening, 0);
+  EXPECT_GE(ListeningAndTotalTcpSockets(c.coordinator().pid()).first, 1)
+      << "the check must see the coordinator's listening socket";
   c.site("va").Signal(SIGKILL);
 
   ExpectExit(c.coordinator(), 0, absl::Minutes(3));
@@ -160,6 +203,41 @@ TEST(StudyTest, SiteWithExpiredCertificateIsRefused) {
   EXPECT_TRUE(WaitForFileContaining(c.coordinator().log_path(), "certificate has expired",
                                     In(absl::Seconds(10))))
       << c.coordinator().Log();
+}
+
+TEST(StudyTest, ConfigNamingAnotherSiteThanTheCertificateIsRejected) {
+  Consortium c;
+  c.WritePlan();
+  // Cleveland's config with Hungary's certificate and key.
+  const std::string config = c.WriteSiteConfig(
+      "cleveland", {{c.dir() + "/pki/sites/cleveland.crt", c.dir() + "/pki/sites/hungarian.crt"},
+                    {c.dir() + "/pki/sites/cleveland.key", c.dir() + "/pki/sites/hungarian.key"}});
+  Subprocess& site = c.StartSite("cleveland", config);
+  ExpectExit(site, 2, absl::Seconds(30));
+  EXPECT_THAT(site.Log(), HasSubstr("site is 'cleveland' but certificate"));
+  EXPECT_THAT(site.Log(), HasSubstr("belongs to site 'hungarian'"));
+}
+
+TEST(StudyTest, CheckModeValidatesCertificateAndDataWithoutConnecting) {
+  Consortium c;
+  c.WritePlan();
+  Subprocess good;
+  good.Start({BinDir() + "/cohort-site", "--config", c.WriteSiteConfig("va"), "--check"},
+             c.dir() + "/logs/check-va.log");
+  ExpectExit(good, 0, absl::Seconds(30));
+  EXPECT_THAT(good.Log(), HasSubstr("configuration, certificate and data are valid"));
+
+  const std::string cert = c.dir() + "/rogue/cleveland.crt";
+  const std::string key = c.dir() + "/rogue/cleveland.key";
+  c.IssueFromForeignCa("cleveland", cert, key);
+  Subprocess rogue;
+  rogue.Start({BinDir() + "/cohort-site", "--config",
+               c.WriteSiteConfig("cleveland", {{c.dir() + "/pki/sites/cleveland.crt", cert},
+                                               {c.dir() + "/pki/sites/cleveland.key", key}}),
+               "--check"},
+              c.dir() + "/logs/check-cleveland.log");
+  ExpectExit(rogue, 3, absl::Seconds(30));
+  EXPECT_THAT(rogue.Log(), HasSubstr("unable to get local issuer certificate"));
 }
 
 TEST(StudyTest, SiteNotInTheStudyIsRefusedAtHello) {

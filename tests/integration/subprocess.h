@@ -27,6 +27,7 @@ class Subprocess {
   std::optional<int> WaitForExit(absl::Time deadline);
   void Signal(int sig);
   bool running() const { return pid_ > 0 && !exit_code_.has_value(); }
+  pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_path_; }
   std::string Log() const;
 

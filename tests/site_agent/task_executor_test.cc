@@ -1,0 +1,396 @@
+// TaskExecutor on the real Cleveland extract, with models served from memory:
+// statistics, training and evaluation return the aggregates the protocol
+// promises; unapproved or malformed tasks are refused (an unapproved one
+// before any data is read); a failed download is a transient error.
+#include "site_agent/task_executor.h"
+
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "cohort/v1/model.pb.h"
+#include "common/study/proto_convert.h"
+#include "crypto/sha256.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "site_agent/site_config.h"
+#include "tests/common/util/temp_dir.h"
+#include "tests/site_agent/example_site.h"
+
+namespace cohort::site {
+namespace {
+
+using ::cohort::testing::ExamplePlanText;
+using ::cohort::testing::RenderExampleSiteConfig;
+using ::cohort::testing::TempDir;
+using ::testing::Each;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+// FLamby's Cleveland split after dropping rows with a missing value.
+constexpr int kNumTrain = 199;
+constexpr int kNumTest = 104;
+constexpr int kFeatures = 13;  // encoded features of the heart-disease plan
+constexpr int kBins = 1000;
+
+// Serves blobs from memory by SHA-256 and records every request.
+class FakeBlobFetcher final : public BlobFetcher {
+ public:
+  // Stores `bytes`; returns the reference a task would carry.
+  v1::BlobRef Put(const std::string& bytes) {
+    v1::BlobRef ref;
+    ref.set_sha256(crypto::Sha256Hex(bytes));
+    ref.set_size_bytes(static_cast<int64_t>(bytes.size()));
+    blobs_[ref.sha256()] = bytes;
+    return ref;
+  }
+
+  absl::StatusOr<std::string> Fetch(const v1::BlobRef& ref) override {
+    requested_.push_back(ref.sha256());
+    if (!fail_with_.ok()) return fail_with_;
+    auto it = blobs_.find(ref.sha256());
+    if (it == blobs_.end()) {
+      ADD_FAILURE() << "asked for a blob no task referenced: " << ref.sha256();
+      return absl::NotFoundError(ref.sha256());
+    }
+    return it->second;
+  }
+
+  void FailWith(absl::Status status) { fail_with_ = std::move(status); }
+  const std::vector<std::string>& requested() const { return requested_; }
+
+ private:
+  std::map<std::string, std::string> blobs_;
+  std::vector<std::string> requested_;
+  absl::Status fail_with_;
+};
+
+std::string ModelBlob(const std::vector<double>& values) {
+  v1::ModelParameters model;
+  model.set_kind("logistic_regression");
+  model.mutable_values()->Add(values.begin(), values.end());
+  return model.SerializeAsString();
+}
+
+// Global standardization from the (here: one site's) statistics: population
+// mean and standard deviation of each feature.
+v1::Normalization NormalizationFrom(const v1::StatisticsResult& s) {
+  v1::Normalization n;
+  for (int j = 0; j < s.count_size(); ++j) {
+    const double mean = s.sum(j) / s.count(j);
+    const double var = s.sum_squares(j) / s.count(j) - mean * mean;
+    n.add_mean(mean);
+    n.add_scale(var > 1e-24 ? std::sqrt(var) : 1.0);
+    n.add_impute(mean);
+  }
+  return n;
+}
+
+int64_t Total(const google::protobuf::RepeatedField<int64_t>& histogram) {
+  return std::accumulate(histogram.begin(), histogram.end(), int64_t{0});
+}
+
+class TaskExecutorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    plan_text_ = ExamplePlanText();
+    absl::StatusOr<SiteConfig> config = LoadSiteConfig(
+        RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_)));
+    ASSERT_TRUE(config.ok()) << config.status();
+    config_ = *std::move(config);
+    executor_ = std::make_unique<TaskExecutor>(config_, &fetcher_);
+  }
+
+  v1::Task BaseTask(const std::string& id, int round) const {
+    v1::Task task;
+    task.set_task_id(id);
+    task.set_study_id("heart-disease");
+    task.set_round(round);
+    task.set_plan_yaml(plan_text_);
+    task.set_plan_sha256(crypto::Sha256Hex(plan_text_));
+    return task;
+  }
+
+  v1::Task StatisticsTask() const {
+    v1::Task task = BaseTask("stats", 0);
+    task.mutable_statistics();
+    return task;
+  }
+
+  // Runs the statistics task and returns the normalization it implies.
+  v1::Normalization GlobalNormalization() {
+    absl::StatusOr<v1::TaskResult> result = executor_->Execute(StatisticsTask());
+    EXPECT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result.ok() && result->has_statistics());
+    return result.ok() ? NormalizationFrom(result->statistics()) : v1::Normalization();
+  }
+
+  v1::Task TrainTask(const v1::BlobRef& model, const v1::Normalization& normalization) const {
+    v1::Task task = BaseTask("round-1/train", 1);
+    *task.mutable_train()->mutable_global_model() = model;
+    *task.mutable_train()->mutable_normalization() = normalization;
+    task.mutable_train()->set_evaluate_global_model(true);
+    return task;
+  }
+
+  // The refusal in `result`, failing the test if there is none.
+  static v1::TaskRefusal RefusalIn(const absl::StatusOr<v1::TaskResult>& result) {
+    EXPECT_TRUE(result.ok()) << "an error, not a refusal: " << result.status();
+    EXPECT_TRUE(result.ok() && result->has_refusal()) << "not refused";
+    return result.ok() ? result->refusal() : v1::TaskRefusal();
+  }
+
+  TempDir dir_;
+  std::string plan_text_;
+  SiteConfig config_;
+  FakeBlobFetcher fetcher_;
+  std::unique_ptr<TaskExecutor> executor_;
+};
+
+TEST_F(TaskExecutorTest, StatisticsCoverTheTrainingSplit) {
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(StatisticsTask());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->task_id(), "stats");
+  EXPECT_EQ(result->study_id(), "heart-disease");
+  EXPECT_EQ(result->round(), 0);
+  ASSERT_TRUE(result->has_statistics()) << result->DebugString();
+  const v1::StatisticsResult& s = result->statistics();
+  EXPECT_EQ(s.num_train(), kNumTrain);
+  EXPECT_EQ(s.num_test(), kNumTest);
+  ASSERT_THAT(s.count(), SizeIs(kFeatures));
+  ASSERT_THAT(s.sum(), SizeIs(kFeatures));
+  ASSERT_THAT(s.sum_squares(), SizeIs(kFeatures));
+  // No value is missing after drop_row: every feature counts every row.
+  EXPECT_THAT(s.count(), Each(static_cast<double>(kNumTrain)));
+  for (int j = 0; j < kFeatures; ++j) {
+    EXPECT_TRUE(std::isfinite(s.sum(j))) << j;
+    EXPECT_GE(s.sum_squares(j), 0) << j;
+    // Cauchy-Schwarz: sum^2 <= n * sum of squares.
+    EXPECT_LE(s.sum(j) * s.sum(j), kNumTrain * s.sum_squares(j) * (1 + 1e-12)) << j;
+  }
+  // Feature 0 is age (years); sex is binary, so its sum is a count of rows.
+  EXPECT_GT(s.sum(0) / kNumTrain, 40);
+  EXPECT_LT(s.sum(0) / kNumTrain, 70);
+  EXPECT_EQ(s.sum(1), s.sum_squares(1));
+  EXPECT_THAT(fetcher_.requested(), IsEmpty());
+}
+
+TEST_F(TaskExecutorTest, TrainingFromAZeroModelReturnsAPlainContribution) {
+  const v1::Normalization normalization = GlobalNormalization();
+  const v1::BlobRef zero = fetcher_.Put(ModelBlob(std::vector<double>(kFeatures + 1, 0.0)));
+
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(TrainTask(zero, normalization));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->task_id(), "round-1/train");
+  EXPECT_EQ(result->round(), 1);
+  ASSERT_TRUE(result->has_train()) << result->DebugString();
+  EXPECT_THAT(fetcher_.requested(), ElementsAre(zero.sha256()));
+
+  const v1::EncodedContribution& encoded = result->train().contribution();
+  EXPECT_EQ(encoded.encoding(), v1::EncodedContribution::PLAIN);
+  const v1::RoundContribution& c = encoded.plain();
+  ASSERT_THAT(c.weighted_delta(), SizeIs(kFeatures + 1));
+  EXPECT_EQ(c.weight(), kNumTrain);
+  bool moved = false;
+  for (double d : c.weighted_delta()) {
+    EXPECT_TRUE(std::isfinite(d));
+    moved = moved || d != 0;
+  }
+  EXPECT_TRUE(moved) << "training did not change the model";
+  // The plan caps local training at 5 steps; from a zero model every
+  // prediction is 1/2, so the training loss starts at ln 2 per example.
+  EXPECT_EQ(result->train().local_steps(), 5);
+  EXPECT_NEAR(c.train_loss_sum() / kNumTrain, std::log(2.0), 0.05);
+
+  // The zero model, evaluated before training, scores every test row 1/2:
+  // all in bin 500, all predicted positive.
+  const v1::Metrics& m = c.global_model_test_metrics();
+  EXPECT_TRUE(study::ValidateMetrics(m, kBins).ok()) << study::ValidateMetrics(m, kBins);
+  EXPECT_EQ(m.n(), kNumTest);
+  ASSERT_THAT(m.positive_histogram(), SizeIs(kBins));
+  ASSERT_THAT(m.negative_histogram(), SizeIs(kBins));
+  EXPECT_EQ(Total(m.positive_histogram()) + Total(m.negative_histogram()), kNumTest);
+  EXPECT_EQ(m.positive_histogram(500) + m.negative_histogram(500), kNumTest);
+  EXPECT_EQ(m.true_negative() + m.false_negative(), 0);
+  EXPECT_EQ(m.correct(), m.true_positive());
+  EXPECT_NEAR(m.loss_sum(), kNumTest * std::log(2.0), 1e-9);
+}
+
+TEST_F(TaskExecutorTest, TrainingWithoutGlobalEvaluationSendsEmptyMetrics) {
+  const v1::Normalization normalization = GlobalNormalization();
+  const v1::BlobRef zero = fetcher_.Put(ModelBlob(std::vector<double>(kFeatures + 1, 0.0)));
+  v1::Task task = TrainTask(zero, normalization);
+  task.mutable_train()->set_evaluate_global_model(false);
+
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(task);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->has_train());
+  const v1::Metrics& m = result->train().contribution().plain().global_model_test_metrics();
+  EXPECT_EQ(m.n(), 0);
+  EXPECT_TRUE(study::ValidateMetrics(m, kBins).ok());
+}
+
+TEST_F(TaskExecutorTest, EvaluateReturnsOneMetricsEntryPerModel) {
+  const v1::Normalization normalization = GlobalNormalization();
+  const v1::BlobRef zero = fetcher_.Put(ModelBlob(std::vector<double>(kFeatures + 1, 0.0)));
+  std::vector<double> tilted(kFeatures + 1, 0.0);
+  tilted[kFeatures] = -3.0;  // bias only: every score sigmoid(-3) < 1/2
+  const v1::BlobRef negative = fetcher_.Put(ModelBlob(tilted));
+
+  v1::Task task = BaseTask("final/evaluate", 41);
+  *task.mutable_evaluate()->add_models() = zero;
+  *task.mutable_evaluate()->add_models() = negative;
+  *task.mutable_evaluate()->mutable_normalization() = normalization;
+
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(task);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->has_evaluate()) << result->DebugString();
+  EXPECT_THAT(fetcher_.requested(), ElementsAre(zero.sha256(), negative.sha256()));
+  ASSERT_THAT(result->evaluate().metrics(), SizeIs(2));
+  for (const v1::Metrics& m : result->evaluate().metrics()) {
+    EXPECT_EQ(m.n(), kNumTest);
+    EXPECT_TRUE(study::ValidateMetrics(m, kBins).ok()) << study::ValidateMetrics(m, kBins);
+  }
+  // In order: the zero model predicts every row positive, the other negative.
+  EXPECT_EQ(result->evaluate().metrics(0).true_negative(), 0);
+  EXPECT_EQ(result->evaluate().metrics(1).true_positive(), 0);
+  EXPECT_EQ(result->evaluate().metrics(1).false_positive(), 0);
+}
+
+TEST_F(TaskExecutorTest, RoundOutsideThePlanIsAnInvalidTask) {
+  // The example plan has 40 rounds: 2 * 40 + 1 is the last round it can use.
+  for (int round : {-1, 82, 1000}) {
+    v1::Task task = StatisticsTask();
+    task.set_round(round);
+    absl::StatusOr<v1::TaskResult> result = executor_->Execute(task);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_TRUE(result->has_refusal()) << round;
+    EXPECT_EQ(result->refusal().reason(), v1::INVALID_TASK);
+    EXPECT_THAT(result->refusal().message(), HasSubstr("outside the plan (0..81)"));
+  }
+  v1::Task last = StatisticsTask();
+  last.set_round(81);
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(last);
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(result->has_refusal());
+}
+
+TEST_F(TaskExecutorTest, UnapprovedStudyIsRefused) {
+  v1::Task task = StatisticsTask();
+  task.set_study_id("other-study");
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(task);
+  v1::TaskRefusal refusal = RefusalIn(result);
+  EXPECT_EQ(refusal.reason(), v1::STUDY_NOT_APPROVED);
+  EXPECT_EQ(result->task_id(), "stats");
+  EXPECT_EQ(result->study_id(), "other-study");
+}
+
+TEST_F(TaskExecutorTest, ChangedPlanIsRefused) {
+  v1::Task task = StatisticsTask();
+  task.set_plan_yaml(plan_text_ + "\n");
+  EXPECT_EQ(RefusalIn(executor_->Execute(task)).reason(), v1::PLAN_HASH_MISMATCH);
+}
+
+// With the data file missing, an approved task reaches the data and fails
+// there; an unapproved one is refused first, so its data is never read.
+TEST(TaskExecutorDataTest, UnapprovedTaskIsRefusedBeforeTheDataIsRead) {
+  TempDir dir;
+  const std::string plan_text = ExamplePlanText();
+  const std::string missing = dir.Path("no-such-extract.data");
+  absl::StatusOr<SiteConfig> config = LoadSiteConfig(RenderExampleSiteConfig(
+      dir, "cleveland", crypto::Sha256Hex(plan_text),
+      {{cohort::testing::ExampleDirAbsolute() + "/data/processed.cleveland.data", missing}}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->data.resolved_path, missing);
+  FakeBlobFetcher fetcher;
+  TaskExecutor executor(*config, &fetcher);
+
+  v1::Task task;
+  task.set_task_id("stats");
+  task.set_plan_yaml(plan_text);
+  task.mutable_statistics();
+
+  task.set_study_id("heart-disease");
+  absl::StatusOr<v1::TaskResult> approved = executor.Execute(task);
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  ASSERT_TRUE(approved->has_refusal()) << approved->DebugString();
+  EXPECT_EQ(approved->refusal().reason(), v1::DATA_ERROR);
+  // Details of the local data stay at the site (its log), never in a result.
+  EXPECT_THAT(approved->refusal().message(), HasSubstr("the site's log has the details"));
+  EXPECT_THAT(approved->refusal().message(), ::testing::Not(HasSubstr(missing)));
+
+  task.set_study_id("not-approved");
+  absl::StatusOr<v1::TaskResult> unapproved = executor.Execute(task);
+  ASSERT_TRUE(unapproved.ok()) << unapproved.status();
+  ASSERT_TRUE(unapproved->has_refusal()) << unapproved->DebugString();
+  EXPECT_EQ(unapproved->refusal().reason(), v1::STUDY_NOT_APPROVED);
+  EXPECT_THAT(unapproved->refusal().message(), ::testing::Not(HasSubstr(missing)));
+  EXPECT_THAT(fetcher.requested(), IsEmpty());
+}
+
+TEST_F(TaskExecutorTest, ModelOfTheWrongSizeIsAnInvalidTask) {
+  const v1::Normalization normalization = GlobalNormalization();
+  const v1::BlobRef short_model = fetcher_.Put(ModelBlob(std::vector<double>(kFeatures, 0.0)));
+  v1::TaskRefusal refusal = RefusalIn(executor_->Execute(TrainTask(short_model, normalization)));
+  EXPECT_EQ(refusal.reason(), v1::INVALID_TASK);
+  EXPECT_EQ(refusal.message(), "model has 13 values, the plan implies 14");
+}
+
+TEST_F(TaskExecutorTest, BlobThatIsNotAModelIsAnInvalidTask) {
+  const v1::Normalization normalization = GlobalNormalization();
+  const v1::BlobRef garbage = fetcher_.Put("not a model");
+  v1::TaskRefusal refusal = RefusalIn(executor_->Execute(TrainTask(garbage, normalization)));
+  EXPECT_EQ(refusal.reason(), v1::INVALID_TASK);
+  EXPECT_EQ(refusal.message(), "blob " + garbage.sha256() + " is not a model");
+}
+
+TEST_F(TaskExecutorTest, ModelWithNaNIsAnInvalidTask) {
+  const v1::Normalization normalization = GlobalNormalization();
+  std::vector<double> values(kFeatures + 1, 0.0);
+  values[3] = std::nan("");
+  const v1::BlobRef bad = fetcher_.Put(ModelBlob(values));
+  v1::TaskRefusal refusal = RefusalIn(executor_->Execute(TrainTask(bad, normalization)));
+  EXPECT_EQ(refusal.reason(), v1::INVALID_TASK);
+  EXPECT_EQ(refusal.message(), "model contains NaN or Inf");
+}
+
+TEST_F(TaskExecutorTest, NormalizationOfTheWrongSizeIsAnInvalidTask) {
+  v1::Normalization normalization = GlobalNormalization();
+  normalization.mutable_mean()->RemoveLast();
+  normalization.mutable_scale()->RemoveLast();
+  normalization.mutable_impute()->RemoveLast();
+  const v1::BlobRef zero = fetcher_.Put(ModelBlob(std::vector<double>(kFeatures + 1, 0.0)));
+  v1::TaskRefusal refusal = RefusalIn(executor_->Execute(TrainTask(zero, normalization)));
+  EXPECT_EQ(refusal.reason(), v1::INVALID_TASK);
+  EXPECT_EQ(refusal.message(), "normalization has 12 features, the plan has 13");
+}
+
+TEST_F(TaskExecutorTest, TaskOfNoKindIsAnInvalidTask) {
+  v1::TaskRefusal refusal = RefusalIn(executor_->Execute(BaseTask("empty", 1)));
+  EXPECT_EQ(refusal.reason(), v1::INVALID_TASK);
+  EXPECT_EQ(refusal.message(), "task of an unknown kind");
+}
+
+TEST_F(TaskExecutorTest, FailedDownloadIsATransientErrorNotARefusal) {
+  const v1::Normalization normalization = GlobalNormalization();
+  const v1::BlobRef zero = fetcher_.Put(ModelBlob(std::vector<double>(kFeatures + 1, 0.0)));
+  fetcher_.FailWith(absl::UnavailableError("coordinator went away"));
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(TrainTask(zero, normalization));
+  ASSERT_FALSE(result.ok()) << "got a result: " << result->DebugString();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(fetcher_.requested(), ElementsAre(zero.sha256()));
+
+  // Once the blob can be fetched, the retried task succeeds.
+  fetcher_.FailWith(absl::OkStatus());
+  absl::StatusOr<v1::TaskResult> retried = executor_->Execute(TrainTask(zero, normalization));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_TRUE(retried->has_train());
+}
+
+}  // namespace
+}  // namespace cohort::site
