@@ -11,11 +11,6 @@
 namespace cohort::site {
 namespace {
 
-std::string Resolve(const std::filesystem::path& base, const std::string& path) {
-  std::filesystem::path p(path);
-  return p.is_absolute() ? p.string() : (base / p).lexically_normal().string();
-}
-
 bool IsHex64(const std::string& s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -29,7 +24,7 @@ absl::StatusOr<SiteConfig> LoadSiteConfig(const std::string& path) {
   ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
   RETURN_IF_ERROR(root.CheckKeys({"site", "coordinator", "tls", "state_dir",
                                   "approved_studies", "data", "poll", "reconnect"}));
-  const std::filesystem::path base = std::filesystem::path(path).parent_path();
+  const std::string base = std::filesystem::path(path).parent_path().string();
   SiteConfig config;
   ASSIGN_OR_RETURN(config.site, root.GetString("site"));
   if (config.site.empty()) return root.Child("site")->Error("must not be empty");
@@ -43,14 +38,10 @@ absl::StatusOr<SiteConfig> LoadSiteConfig(const std::string& path) {
   ASSIGN_OR_RETURN(config.coordinator_server_name, coordinator.GetString("server_name", ""));
 
   ASSIGN_OR_RETURN(ConfigNode tls, root.Child("tls"));
-  RETURN_IF_ERROR(tls.CheckKeys({"ca", "cert", "key"}));
-  ASSIGN_OR_RETURN(std::string ca, tls.GetString("ca"));
-  ASSIGN_OR_RETURN(std::string cert, tls.GetString("cert"));
-  ASSIGN_OR_RETURN(std::string key, tls.GetString("key"));
-  config.tls = {Resolve(base, ca), Resolve(base, cert), Resolve(base, key)};
+  ASSIGN_OR_RETURN(config.tls, net::TlsFilesFromConfig(tls, base));
 
   ASSIGN_OR_RETURN(std::string state_dir, root.GetString("state_dir"));
-  config.state_dir = Resolve(base, state_dir);
+  config.state_dir = util::ResolvePath(base, state_dir);
 
   if (root.Has("approved_studies")) {
     ASSIGN_OR_RETURN(ConfigNode approved, root.Child("approved_studies"));
@@ -73,13 +64,13 @@ absl::StatusOr<SiteConfig> LoadSiteConfig(const std::string& path) {
         }
       }
       ASSIGN_OR_RETURN(std::string plan, entry.GetString("plan", ""));
-      if (!plan.empty()) study.plan_path = Resolve(base, plan);
+      if (!plan.empty()) study.plan_path = util::ResolvePath(base, plan);
       config.approved_studies.push_back(std::move(study));
     }
   }
 
   ASSIGN_OR_RETURN(ConfigNode data, root.Child("data"));
-  ASSIGN_OR_RETURN(config.data, data::ParseDataSource(data.yaml(), base.string(), path));
+  ASSIGN_OR_RETURN(config.data, data::ParseDataSource(data.yaml(), base, path));
 
   if (root.Has("poll")) {
     ASSIGN_OR_RETURN(ConfigNode poll, root.Child("poll"));

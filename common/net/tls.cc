@@ -69,6 +69,16 @@ absl::StatusOr<LoadedFiles> Load(const TlsFiles& files) {
 
 }  // namespace
 
+absl::StatusOr<TlsFiles> TlsFilesFromConfig(const util::ConfigNode& tls,
+                                            const std::string& base_dir) {
+  RETURN_IF_ERROR(tls.CheckKeys({"ca", "cert", "key"}));
+  ASSIGN_OR_RETURN(std::string ca, tls.GetString("ca"));
+  ASSIGN_OR_RETURN(std::string cert, tls.GetString("cert"));
+  ASSIGN_OR_RETURN(std::string key, tls.GetString("key"));
+  return TlsFiles{util::ResolvePath(base_dir, ca), util::ResolvePath(base_dir, cert),
+                  util::ResolvePath(base_dir, key)};
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files) {
   ASSIGN_OR_RETURN(LoadedFiles loaded, Load(files));

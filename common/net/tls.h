@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/util/config_node.h"
 #include "crypto/pki.h"
 #include "grpcpp/grpcpp.h"
 
@@ -27,6 +28,11 @@ struct TlsFiles {
   std::string cert;  // this party's certificate (PEM)
   std::string key;   // this party's private key (PEM)
 };
+
+// Reads a `tls: {ca, cert, key}` section; relative paths resolve against
+// `base_dir`. InvalidArgument naming the field.
+absl::StatusOr<TlsFiles> TlsFilesFromConfig(const util::ConfigNode& tls,
+                                            const std::string& base_dir);
 
 // Server credentials that demand and verify a client certificate chained to
 // `files.ca`. Refused handshakes are logged with the reason.

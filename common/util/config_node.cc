@@ -1,6 +1,7 @@
 #include "common/util/config_node.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -9,6 +10,11 @@
 #include "absl/strings/str_join.h"
 
 namespace cohort::util {
+
+std::string ResolvePath(const std::string& base, const std::string& path) {
+  std::filesystem::path p(path);
+  return p.is_absolute() ? p.string() : (std::filesystem::path(base) / p).lexically_normal().string();
+}
 
 bool IsHostPort(absl::string_view address) {
   const size_t colon = address.rfind(':');

@@ -20,6 +20,9 @@
 
 namespace cohort::util {
 
+// `path` if absolute, else `path` under `base` (the config file's folder).
+std::string ResolvePath(const std::string& base, const std::string& path);
+
 // True for "host:port" with a non-empty host and a port in 0..65535
 // ("[::1]:7443" included).
 bool IsHostPort(absl::string_view address);
