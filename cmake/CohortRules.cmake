@@ -29,7 +29,8 @@ function(cohort_cc_binary)
 endfunction()
 
 # Tests run in the source root (their WORKING_DIRECTORY) with COHORT_BIN_DIR
-# naming the built binaries. LABELS lets `ctest -L integration` pick a group; TIMEOUT is a safety net only.
+# naming the built binaries. LABELS (one label per target: gtest_discover_tests
+# splits a list into separate properties) lets `ctest -L integration` pick a group; TIMEOUT is a safety net only.
 function(cohort_cc_test)
   cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})

@@ -68,6 +68,11 @@ int Main(const std::string& config_path) {
     return 2;
   }
 
+  auto ca_pem = cohort::crypto::ReadFile(config->tls.ca);
+  if (!ca_pem.ok()) {
+    LogError({}, std::string(ca_pem.status().message()));
+    return 2;
+  }
   cohort::coordinator::SiteRegistry registry(cohort::util::RealClock::Get(),
                                              config->liveness_grace);
   cohort::coordinator::BlobStore blobs;
@@ -84,9 +89,12 @@ int Main(const std::string& config_path) {
   std::vector<cohort::coordinator::StudyRunner*> runner_ptrs;
   for (auto& plan : plans) {
     runners.push_back(std::make_unique<cohort::coordinator::StudyRunner>(
-        std::move(plan), cohort::coordinator::RunnerEnv{&registry, &blobs,
-                                                        cohort::util::RealClock::Get(),
-                                                        config->state_dir, run_id}));
+        std::move(plan), cohort::coordinator::RunnerEnv{.registry = &registry,
+                                                        .blobs = &blobs,
+                                                        .clock = cohort::util::RealClock::Get(),
+                                                        .state_dir = config->state_dir,
+                                                        .ca_pem = *ca_pem,
+                                                        .run_id = run_id}));
     runner_ptrs.push_back(runners.back().get());
   }
   std::map<std::string, std::atomic<bool>> finished;

@@ -14,6 +14,9 @@
 #include "common/util/logging.h"
 #include "common/util/status_macros.h"
 #include "coordinator/aggregation/fedavg.h"
+#include "common/study/secure_codec.h"
+#include "crypto/random.h"
+#include "crypto/secagg/server.h"
 #include "crypto/files.h"
 
 namespace cohort::coordinator {
@@ -46,6 +49,12 @@ StudyRunner::StudyRunner(study::StudyPlan plan, RunnerEnv env)
   feature_names_ = data::EncodedFeatureNames(plan_.schema);
   model_ = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(feature_names_.size()) + 1);
   summary_ = {{"study_id", plan_.study_id},
+              {"secure_aggregation",
+               {{"enabled", plan_.secure_aggregation.enabled},
+                {"threshold", plan_.secure_aggregation.threshold},
+                {"degree", plan_.secure_aggregation.degree},
+                {"bits", plan_.secure_aggregation.bits},
+                {"rounds", nlohmann::json::array()}}},
               {"status", "waiting_for_sites"},
               {"plan_sha256", plan_.sha256},
               {"sites", plan_.sites},
@@ -221,74 +230,223 @@ absl::Status StudyRunner::Fail(absl::Status reason) {
   return reason;
 }
 
+namespace {
+
+// Adds `s` into `total` (same shape, checked by the caller).
+void AddStatistics(v1::StatisticsResult& total, const v1::StatisticsResult& s) {
+  if (total.count_size() == 0) {
+    total = s;
+    return;
+  }
+  for (int j = 0; j < s.count_size(); ++j) {
+    total.set_count(j, total.count(j) + s.count(j));
+    total.set_sum(j, total.sum(j) + s.sum(j));
+    total.set_sum_squares(j, total.sum_squares(j) + s.sum_squares(j));
+  }
+  total.set_num_train(total.num_train() + s.num_train());
+  total.set_num_test(total.num_test() + s.num_test());
+}
+
+std::string CheckStatistics(const v1::StatisticsResult& s, int expected) {
+  if (s.count_size() != expected || s.sum_size() != expected ||
+      s.sum_squares_size() != expected) {
+    return absl::StrCat("statistics have ", s.count_size(), " features, the plan has ", expected);
+  }
+  if (!AllFinite(s.count()) || !AllFinite(s.sum()) || !AllFinite(s.sum_squares())) {
+    return "statistics contain NaN or Inf";
+  }
+  for (double c : s.count()) {
+    if (c < 0) return "statistics contain a negative count";
+  }
+  if (s.num_train() <= 0) return "has no training rows";
+  return "";
+}
+
+// What a site (or the secure sum of several) contributes to a round, checked.
+std::string CheckContribution(const v1::RoundContribution& c, int bins) {
+  if (absl::Status m = study::ValidateMetrics(c.global_model_test_metrics(), bins); !m.ok()) {
+    return std::string(m.message());
+  }
+  if (!std::isfinite(c.train_loss_sum()) || c.train_loss_sum() < 0) {
+    return "training loss is not finite";
+  }
+  return "";
+}
+
+std::vector<std::string> SortedSites(std::vector<std::string> sites) {
+  std::sort(sites.begin(), sites.end());
+  return sites;
+}
+
+}  // namespace
+
+absl::StatusOr<StudyRunner::SecureOutcome> StudyRunner::RunSecureRound(
+    int round, int attempt, const std::vector<std::string>& sites, int bits,
+    int64_t vector_length, const std::function<void(v1::SecureAggregationTask&)>& set_input) {
+  const auto& sa = plan_.secure_aggregation;
+  SecureOutcome result;
+  v1::SecAggContext context;
+  context.set_study_id(plan_.study_id);
+  context.set_round(round);
+  context.set_attempt(attempt);
+  for (const std::string& site : SortedSites(sites)) context.add_participants(site);
+  const int n = context.participants_size();
+  if (n < sa.threshold) {
+    return absl::UnavailableError(absl::StrCat(
+        n, " sites can take part, fewer than the secure-aggregation threshold ", sa.threshold));
+  }
+  context.set_threshold(sa.threshold);
+  context.set_degree(std::min(sa.degree, n - 1));
+  context.set_bits(bits);
+  context.set_vector_length(vector_length);
+  crypto::OpenSslPrng prng;
+  ASSIGN_OR_RETURN(crypto::SecretData seed, prng.RandomSecret(32));
+  context.set_graph_seed(std::string(seed.view()));
+  ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggServer> server,
+                   secagg::SecAggServer::Create(context, env_.ca_pem, *env_.clock));
+
+  // Feeds one phase's results to the protocol; a site that sent nothing
+  // usable is dropped here, the protocol drops the rest with its reason.
+  auto handle = [&](PhaseOutcome& outcome) {
+    for (auto& [site, reason] : outcome.dropped) result.dropped[site] = reason;
+    for (const auto& [site, r] : outcome.results) {
+      if (!r.has_secure()) {
+        result.dropped[site] = "sent a result of the wrong kind";
+      } else if (!r.secure().declined().empty()) {
+        result.dropped[site] = absl::StrCat("declined: ", r.secure().declined());
+        LogWarn({plan_.study_id, round, site}, result.dropped[site]);
+      } else if (absl::Status s = server->Handle(site, r.secure().response()); !s.ok()) {
+        result.dropped[site] = std::string(s.message());
+        LogWarn({plan_.study_id, round, site},
+                absl::StrCat("secure aggregation dropped the site: ", s.message()));
+      }
+    }
+  };
+  auto phase_task = [&](v1::SecAggPhase phase,
+                        const absl::btree_map<std::string, v1::SecAggRequest>* requests) {
+    return [&, phase, requests](const std::string& site, v1::Task& t) {
+      v1::SecureAggregationTask* secure = t.mutable_secure();
+      *secure->mutable_context() = context;
+      secure->set_phase(phase);
+      if (requests != nullptr) *secure->mutable_request() = requests->at(site);
+      if (phase == v1::PHASE_MASKED_INPUT) set_input(*secure);
+    };
+  };
+  auto keys_of = [](const absl::btree_map<std::string, v1::SecAggRequest>& requests) {
+    std::vector<std::string> keys;
+    for (const auto& [site, r] : requests) keys.push_back(site);
+    return keys;
+  };
+
+  PhaseOutcome keys = RunPhase(round, attempt, "keys", sites,
+                               phase_task(v1::PHASE_ADVERTISE_KEYS, nullptr));
+  handle(keys);
+  const struct {
+    v1::SecAggPhase phase;
+    const char* kind;
+  } later[] = {{v1::PHASE_SHARE_KEYS, "shares"},
+               {v1::PHASE_MASKED_INPUT, round == 0 ? "statistics" : "train"},
+               {v1::PHASE_UNMASK, "unmask"}};
+  for (const auto& step : later) {
+    if (Stopped()) return absl::CancelledError("stopped");
+    auto requests = server->StartNextPhase();
+    if (!requests.ok()) {
+      return absl::UnavailableError(absl::StrCat("secure aggregation aborted before ",
+                                                 v1::SecAggPhase_Name(step.phase), ": ",
+                                                 requests.status().message()));
+    }
+    PhaseOutcome outcome =
+        RunPhase(round, attempt, step.kind, keys_of(*requests), phase_task(step.phase, &*requests));
+    handle(outcome);
+  }
+  auto sum = server->Finish();
+  if (!sum.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("secure aggregation aborted: ", sum.status().message()));
+  }
+  result.sum = *std::move(sum);
+  result.survivors = server->survivors();
+  for (const auto& [site, info] : server->dropped()) {
+    if (!result.dropped.contains(site)) result.dropped[site] = info.message;
+  }
+  for (const std::string& site : result.survivors) result.dropped.erase(site);
+  return result;
+}
+
+absl::StatusOr<StudyRunner::Collected<v1::StatisticsResult>> StudyRunner::CollectStatistics(
+    int attempt) {
+  const int expected = static_cast<int>(feature_names_.size());
+  const std::vector<std::string> sites = EligibleSites();
+  Collected<v1::StatisticsResult> out;
+  if (plan_.secure_aggregation.enabled) {
+    ASSIGN_OR_RETURN(study::StatisticsCodec codec,
+                     study::StatisticsCodec::Create(expected, static_cast<int>(sites.size())));
+    ASSIGN_OR_RETURN(SecureOutcome secure,
+                     RunSecureRound(0, attempt, sites, codec.bits(), codec.length(),
+                                    [](v1::SecureAggregationTask& t) { t.mutable_statistics(); }));
+    ASSIGN_OR_RETURN(out.total,
+                     codec.Decode(secure.sum, static_cast<int>(secure.survivors.size())));
+    if (std::string problem = CheckStatistics(out.total, expected); !problem.empty()) {
+      return absl::DataLossError(absl::StrCat("secure sum of statistics: ", problem));
+    }
+    out.sites = secure.survivors;
+    out.dropped = secure.dropped;
+    RecordSecureRound(0, secure);
+    return out;
+  }
+  PhaseOutcome outcome = RunPhase(0, attempt, "statistics", sites,
+                                  [](const std::string&, v1::Task& t) { t.mutable_statistics(); });
+  for (auto& [site, result] : outcome.results) {
+    std::string problem = result.has_statistics() ? CheckStatistics(result.statistics(), expected)
+                                                  : "sent a result of the wrong kind";
+    if (!problem.empty()) {
+      outcome.dropped[site] = problem;
+      LogWarn({plan_.study_id, 0, site}, absl::StrCat("site dropped from round: ", problem));
+      continue;
+    }
+    AddStatistics(out.total, result.statistics());
+    out.sites.push_back(site);
+  }
+  out.dropped = outcome.dropped;
+  return out;
+}
+
 absl::Status StudyRunner::RunStatistics() {
   const int expected = static_cast<int>(feature_names_.size());
   for (int attempt = 0; attempt <= plan_.max_round_retries; ++attempt) {
-    std::vector<std::string> sites = EligibleSites();
-    PhaseOutcome outcome = RunPhase(0, attempt, "statistics", sites,
-                                    [](const std::string&, v1::Task& t) {
-                                      t.mutable_statistics();
-                                    });
+    auto collected = CollectStatistics(attempt);
     if (Stopped()) return absl::CancelledError("stopped");
-    data::FeatureStatistics total;
-    total.count.assign(expected, 0.0);
-    total.sum.assign(expected, 0.0);
-    total.sum_squares.assign(expected, 0.0);
-    int64_t num_train = 0, num_test = 0;
-    for (auto it = outcome.results.begin(); it != outcome.results.end();) {
-      const std::string site = it->first;
-      const v1::TaskResult& result = it->second;
-      std::string problem;
-      if (!result.has_statistics()) {
-        problem = "sent a result of the wrong kind";
-      } else {
-        const auto& s = result.statistics();
-        if (s.count_size() != expected || s.sum_size() != expected ||
-            s.sum_squares_size() != expected) {
-          problem = absl::StrCat("statistics have ", s.count_size(), " features, the plan has ",
-                                 expected);
-        } else if (!AllFinite(s.count()) || !AllFinite(s.sum()) || !AllFinite(s.sum_squares())) {
-          problem = "statistics contain NaN or Inf";
-        } else if (s.num_train() <= 0) {
-          problem = "has no training rows";
-        }
-      }
-      ++it;
-      if (!problem.empty()) {
-        Drop(outcome, site, problem, 0);
-        continue;
-      }
-      const auto& s = result.statistics();
-      for (int j = 0; j < expected; ++j) {
-        total.count[j] += s.count(j);
-        total.sum[j] += s.sum(j);
-        total.sum_squares[j] += s.sum_squares(j);
-      }
-      num_train += s.num_train();
-      num_test += s.num_test();
-    }
-    if (static_cast<int>(outcome.results.size()) < plan_.min_sites) {
+    const std::string retry = attempt < plan_.max_round_retries ? "retrying" : "no retries left";
+    if (!collected.ok()) {
       LogWarn({plan_.study_id, 0, ""},
-              absl::StrCat("preprocessing: only ", outcome.results.size(), " of the required ",
-                           plan_.min_sites, " sites reported; ",
-                           attempt < plan_.max_round_retries ? "retrying" : "no retries left"));
+              absl::StrCat("preprocessing: ", collected.status().message(), "; ", retry));
       continue;
     }
+    if (static_cast<int>(collected->sites.size()) < plan_.min_sites) {
+      LogWarn({plan_.study_id, 0, ""},
+              absl::StrCat("preprocessing: only ", collected->sites.size(), " of the required ",
+                           plan_.min_sites, " sites reported; ", retry));
+      continue;
+    }
+    const v1::StatisticsResult& s = collected->total;
+    data::FeatureStatistics total;
+    total.count.assign(s.count().begin(), s.count().end());
+    total.sum.assign(s.sum().begin(), s.sum().end());
+    total.sum_squares.assign(s.sum_squares().begin(), s.sum_squares().end());
+    (void)expected;
     ASSIGN_OR_RETURN(data::Standardizer standardizer,
                      data::StandardizerFromGlobalStatistics(total, plan_.schema.standardize));
     norm_mean_ = standardizer.mean;
     norm_scale_ = standardizer.scale;
     norm_impute_ = standardizer.impute_value;
-    std::vector<std::string> reported;
-    for (const auto& [site, r] : outcome.results) reported.push_back(site);
-    summary_["preprocessing"] = {{"sites", reported},
-                                 {"num_train", num_train},
-                                 {"num_test", num_test},
+    summary_["preprocessing"] = {{"sites", collected->sites},
+                                 {"num_train", s.num_train()},
+                                 {"num_test", s.num_test()},
                                  {"mean", norm_mean_},
                                  {"scale", norm_scale_}};
     LogInfo({plan_.study_id, 0, ""},
-            absl::StrCat("preprocessing done: ", reported.size(), " sites, ", num_train,
-                         " training rows, ", num_test, " test rows"));
+            absl::StrCat("preprocessing done: ", collected->sites.size(), " sites, ",
+                         s.num_train(), " training rows, ", s.num_test(), " test rows"));
     return absl::OkStatus();
   }
   return absl::UnavailableError(absl::StrCat(
@@ -296,83 +454,127 @@ absl::Status StudyRunner::RunStatistics() {
       plan_.max_round_retries + 1, " attempts"));
 }
 
+absl::StatusOr<StudyRunner::Collected<v1::RoundContribution>> StudyRunner::CollectTraining(
+    int round, int attempt, const v1::BlobRef& model_ref) {
+  const int dim = static_cast<int>(model_.size());
+  const std::vector<std::string> sites = EligibleSites();
+  LogInfo({plan_.study_id, round, ""},
+          absl::StrCat("round started with ", sites.size(), " sites: ", absl::StrJoin(sites, ", ")));
+  auto fill_train = [&](v1::TrainTask* train) {
+    *train->mutable_global_model() = model_ref;
+    *train->mutable_normalization() = NormalizationProto();
+    train->set_evaluate_global_model(true);
+  };
+  Collected<v1::RoundContribution> out;
+  if (plan_.secure_aggregation.enabled) {
+    ASSIGN_OR_RETURN(study::TrainingCodec codec,
+                     study::TrainingCodec::Create(dim, plan_.histogram_bins,
+                                                  plan_.secure_aggregation.bits,
+                                                  plan_.secure_aggregation.clip,
+                                                  static_cast<int>(sites.size())));
+    ASSIGN_OR_RETURN(SecureOutcome secure,
+                     RunSecureRound(round, attempt, sites, codec.bits(), codec.length(),
+                                    [&](v1::SecureAggregationTask& t) {
+                                      fill_train(t.mutable_train());
+                                    }));
+    ASSIGN_OR_RETURN(out.total,
+                     codec.Decode(secure.sum, static_cast<int>(secure.survivors.size())));
+    if (std::string problem = CheckContribution(out.total, plan_.histogram_bins);
+        !problem.empty()) {
+      return absl::DataLossError(absl::StrCat("secure sum: ", problem));
+    }
+    out.sites = secure.survivors;
+    out.dropped = secure.dropped;
+    RecordSecureRound(round, secure);
+    return out;
+  }
+  PhaseOutcome outcome = RunPhase(round, attempt, "train", sites,
+                                  [&](const std::string&, v1::Task& t) {
+                                    fill_train(t.mutable_train());
+                                  });
+  RoundSum sum(dim);
+  double loss_sum = 0;
+  ml::BinaryMetrics test;
+  test.positive_histogram.assign(plan_.histogram_bins, 0);
+  test.negative_histogram.assign(plan_.histogram_bins, 0);
+  for (auto& [site, result] : outcome.results) {
+    std::string problem;
+    if (!result.has_train()) {
+      problem = "sent a result of the wrong kind";
+    } else if (result.train().contribution().encoding() != v1::EncodedContribution::PLAIN) {
+      problem = "sent an update in an unknown encoding";
+    } else {
+      const auto& c = result.train().contribution().plain();
+      problem = CheckContribution(c, plan_.histogram_bins);
+      if (problem.empty()) {
+        absl::Status added = sum.Add(
+            {site,
+             Eigen::Map<const Eigen::VectorXd>(c.weighted_delta().data(), c.weighted_delta_size()),
+             c.weight()});
+        if (!added.ok()) problem = std::string(added.message());
+      }
+    }
+    if (!problem.empty()) {
+      outcome.dropped[site] = problem;
+      LogWarn({plan_.study_id, round, site}, absl::StrCat("site dropped from round: ", problem));
+      continue;
+    }
+    const auto& c = result.train().contribution().plain();
+    loss_sum += c.train_loss_sum();
+    if (c.global_model_test_metrics().n() > 0) {
+      (void)ml::Merge(test, study::FromProto(c.global_model_test_metrics()));
+    }
+    out.sites.push_back(site);
+  }
+  out.total.mutable_weighted_delta()->Add(sum.weighted_delta_sum().data(),
+                                          sum.weighted_delta_sum().data() + dim);
+  out.total.set_weight(sum.weight_sum());
+  out.total.set_train_loss_sum(loss_sum);
+  *out.total.mutable_global_model_test_metrics() = study::ToProto(test);
+  out.dropped = outcome.dropped;
+  return out;
+}
+
+void StudyRunner::RecordSecureRound(int round, const SecureOutcome& secure) {
+  nlohmann::json entry = {{"round", round}, {"survivors", secure.survivors}};
+  entry["dropouts"] = nlohmann::json::object();
+  for (const auto& [site, reason] : secure.dropped) entry["dropouts"][site] = reason;
+  summary_["secure_aggregation"]["rounds"].push_back(entry);
+}
+
 absl::Status StudyRunner::RunTrainingRound(int round) {
   const int dim = static_cast<int>(model_.size());
   const v1::BlobRef model_ref = env_.blobs->Put(ModelBytes(model_));
   for (int attempt = 0; attempt <= plan_.max_round_retries; ++attempt) {
-    std::vector<std::string> sites = EligibleSites();
-    LogInfo({plan_.study_id, round, ""},
-            absl::StrCat("round started with ", sites.size(), " sites: ",
-                         absl::StrJoin(sites, ", ")));
-    PhaseOutcome outcome =
-        RunPhase(round, attempt, "train", sites, [&](const std::string&, v1::Task& t) {
-          auto* train = t.mutable_train();
-          *train->mutable_global_model() = model_ref;
-          *train->mutable_normalization() = NormalizationProto();
-          train->set_evaluate_global_model(true);
-        });
+    auto collected = CollectTraining(round, attempt, model_ref);
     if (Stopped()) return absl::CancelledError("stopped");
-
-    RoundSum sum(dim);
-    double loss_sum = 0;
-    ml::BinaryMetrics test;
-    test.positive_histogram.assign(plan_.histogram_bins, 0);
-    test.negative_histogram.assign(plan_.histogram_bins, 0);
-    for (auto it = outcome.results.begin(); it != outcome.results.end();) {
-      const std::string site = it->first;
-      const v1::TaskResult& result = it->second;
-      ++it;
-      std::string problem;
-      if (!result.has_train()) {
-        problem = "sent a result of the wrong kind";
-      } else if (result.train().contribution().encoding() != v1::EncodedContribution::PLAIN) {
-        problem = "sent an update in an unknown encoding";
-      } else {
-        const auto& c = result.train().contribution().plain();
-        if (absl::Status m = study::ValidateMetrics(c.global_model_test_metrics(),
-                                                     plan_.histogram_bins);
-            !m.ok()) {
-          problem = std::string(m.message());
-        } else if (!std::isfinite(c.train_loss_sum()) || c.train_loss_sum() < 0) {
-          problem = "training loss is not finite";
-        } else if (absl::Status added = sum.Add(
-                       {site,
-                        Eigen::Map<const Eigen::VectorXd>(c.weighted_delta().data(),
-                                                          c.weighted_delta_size()),
-                        c.weight()});
-                   !added.ok()) {
-          problem = std::string(added.message());
-        }
-      }
-      if (!problem.empty()) {
-        Drop(outcome, site, problem, round);
-        continue;
-      }
-      const auto& c = result.train().contribution().plain();
-      loss_sum += c.train_loss_sum();
-      if (c.global_model_test_metrics().n() > 0) {
-        (void)ml::Merge(test, study::FromProto(c.global_model_test_metrics()));
-      }
-    }
-
-    if (sum.count() < plan_.min_sites) {
-      LogWarn({plan_.study_id, round, ""},
-              absl::StrCat("only ", sum.count(), " of the required ", plan_.min_sites,
-                           " sites reported; ",
-                           attempt < plan_.max_round_retries ? "retrying the round"
-                                                             : "no retries left"));
+    const std::string retry =
+        attempt < plan_.max_round_retries ? "retrying the round" : "no retries left";
+    if (!collected.ok()) {
+      LogWarn({plan_.study_id, round, ""}, absl::StrCat(collected.status().message(), "; ", retry));
       continue;
     }
+    if (static_cast<int>(collected->sites.size()) < plan_.min_sites) {
+      LogWarn({plan_.study_id, round, ""},
+              absl::StrCat("only ", collected->sites.size(), " of the required ",
+                           plan_.min_sites, " sites reported; ", retry));
+      continue;
+    }
+    const v1::RoundContribution& total = collected->total;
+    RoundSum sum(dim);
+    RETURN_IF_ERROR(sum.Add({"round total",
+                             Eigen::Map<const Eigen::VectorXd>(total.weighted_delta().data(),
+                                                               total.weighted_delta_size()),
+                             total.weight()}));
     ASSIGN_OR_RETURN(model_, strategy_->Apply(model_, sum));
-    const double train_loss = loss_sum / sum.weight_sum();
+    const double train_loss = total.train_loss_sum() / total.weight();
+    ml::BinaryMetrics test = study::FromProto(total.global_model_test_metrics());
 
-    std::vector<std::string> reported;
-    for (const auto& [site, r] : outcome.results) reported.push_back(site);
     nlohmann::json entry = {{"round", round},
-                            {"sites", reported},
+                            {"sites", collected->sites},
                             {"train_loss", train_loss},
                             {"test", nullptr}};
-    if (!outcome.dropped.empty()) entry["dropped"] = outcome.dropped;
+    if (!collected->dropped.empty()) entry["dropped"] = collected->dropped;
     if (attempt > 0) entry["attempts"] = attempt + 1;
     // Sites evaluated the model they received, i.e. the previous round's.
     if (round > 1 && !summary_["rounds"].empty()) {
@@ -578,6 +780,10 @@ absl::Status StudyRunner::Run() {
 
   LogInfo(ctx, absl::StrCat("study submitted (plan sha256 ", plan_.sha256, "); waiting for ",
                             plan_.min_sites, " of ", plan_.sites.size(), " sites"));
+  if (!plan_.secure_aggregation.enabled) {
+    LogWarn(ctx, "secure aggregation is OFF in this plan (for debugging only): the coordinator "
+                 "sees each site's individual updates and statistics");
+  }
   RETURN_IF_ERROR(WriteSummary());
   auto joined_at_least = [&](int needed) {
     return [&, needed](const std::set<std::string>& sites) {

@@ -43,6 +43,8 @@ struct RunnerEnv {
   const util::Clock* clock = nullptr;
   // Root of the coordinator's state; the study writes under studies/<id>/.
   std::string state_dir;
+  // The consortium CA (PEM), to verify sites' signed key advertisements.
+  std::string ca_pem = "";
   // Distinguishes task ids of this coordinator process from those of an
   // earlier one (a restart re-runs a round under new task ids).
   std::string run_id = "0";
@@ -79,6 +81,31 @@ class StudyRunner {
                         const std::vector<std::string>& sites, const TaskFactory& fill);
   std::vector<std::string> EligibleSites() const;
   bool Stopped() const;
+
+  // A phase's contributions, summed: in the clear, or through secure
+  // aggregation when the plan asks for it (the coordinator then only ever
+  // holds the sum).
+  template <typename T>
+  struct Collected {
+    T total;
+    std::vector<std::string> sites;              // whose contributions are in the total
+    std::map<std::string, std::string> dropped;  // site -> reason
+  };
+  struct SecureOutcome {
+    std::vector<uint64_t> sum;
+    std::vector<std::string> survivors;
+    std::map<std::string, std::string> dropped;
+  };
+  // The four phases of a securely aggregated round (docs/secure-aggregation.md);
+  // Unavailable when the protocol aborts (too few survivors): nothing is
+  // revealed then.
+  absl::StatusOr<SecureOutcome> RunSecureRound(
+      int round, int attempt, const std::vector<std::string>& sites, int bits,
+      int64_t vector_length, const std::function<void(v1::SecureAggregationTask&)>& set_input);
+  void RecordSecureRound(int round, const SecureOutcome& secure);
+  absl::StatusOr<Collected<v1::StatisticsResult>> CollectStatistics(int attempt);
+  absl::StatusOr<Collected<v1::RoundContribution>> CollectTraining(int round, int attempt,
+                                                                    const v1::BlobRef& model);
 
   absl::Status RunStatistics();
   absl::Status RunTrainingRound(int round);

@@ -11,6 +11,9 @@
 #include "common/study/proto_convert.h"
 #include "common/util/logging.h"
 #include "common/util/status_macros.h"
+#include "common/study/secure_codec.h"
+#include "crypto/files.h"
+#include "absl/strings/match.h"
 
 namespace cohort::site {
 namespace {
@@ -107,6 +110,22 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Execute(const v1::Task& task) {
                          "the site's data could not be loaded for this plan; the site's "
                          "log has the details");
   }
+  // Under secure aggregation the site sends nothing in the clear that the
+  // plan means to be summed: plain statistics and training are refused, except
+  // the plan's declared single-site baseline (rounds after the federated ones).
+  const bool is_baseline = config_.site == plan.baseline_site && task.round() > plan.rounds;
+  if (plan.secure_aggregation.enabled &&
+      (task.kind_case() == v1::Task::kStatistics ||
+       (task.kind_case() == v1::Task::kTrain && !is_baseline))) {
+    const std::string why =
+        "the plan requires secure aggregation; this site does not send it in the clear";
+    util::LogWarn(ctx, absl::StrCat("refused task ", task.task_id(), ": ", why));
+    return RefusalResult(task, v1::INVALID_TASK, why);
+  }
+  if (!plan.secure_aggregation.enabled && warned_plain_.insert(plan.sha256).second) {
+    util::LogWarn(ctx, "secure aggregation is OFF in this plan: the coordinator sees this "
+                       "site's individual updates and statistics");
+  }
   absl::StatusOr<v1::TaskResult> result;
   switch (task.kind_case()) {
     case v1::Task::kStatistics:
@@ -117,6 +136,13 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Execute(const v1::Task& task) {
       break;
     case v1::Task::kEvaluate:
       result = Evaluate(plan, task, **dataset);
+      break;
+    case v1::Task::kSecure:
+      if (!plan.secure_aggregation.enabled) {
+        return RefusalResult(task, v1::INVALID_TASK,
+                             "secure aggregation task for a plan that turns it off");
+      }
+      result = Secure(plan, task, **dataset);
       break;
     default:
       return RefusalResult(task, v1::INVALID_TASK, "task of an unknown kind");
@@ -163,18 +189,18 @@ absl::StatusOr<Eigen::VectorXd> TaskExecutor::FetchModel(const v1::BlobRef& ref,
   return params;
 }
 
-absl::StatusOr<v1::TaskResult> TaskExecutor::Train(const study::StudyPlan& plan,
-                                                   const v1::Task& task,
-                                                   const data::LocalDataset& data) {
+absl::StatusOr<v1::RoundContribution> TaskExecutor::ComputeContribution(
+    const study::StudyPlan& plan, const v1::TrainTask& train, int round,
+    const data::LocalDataset& data, int* local_steps) {
   const int features = static_cast<int>(data.feature_names.size());
   ASSIGN_OR_RETURN(data::Standardizer standardizer,
-                   StandardizerFrom(task.train().normalization(), features));
-  ASSIGN_OR_RETURN(Eigen::VectorXd global, FetchModel(task.train().global_model(), features + 1));
+                   StandardizerFrom(train.normalization(), features));
+  ASSIGN_OR_RETURN(Eigen::VectorXd global, FetchModel(train.global_model(), features + 1));
   Eigen::MatrixXd x_train = data.x_train;
   RETURN_IF_ERROR(data::Apply(standardizer, x_train));
 
   v1::RoundContribution contribution;
-  if (task.train().evaluate_global_model()) {
+  if (train.evaluate_global_model()) {
     Eigen::MatrixXd x_test = data.x_test;
     RETURN_IF_ERROR(data::Apply(standardizer, x_test));
     ASSIGN_OR_RETURN(ml::LogisticRegression global_model,
@@ -193,7 +219,7 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Train(const study::StudyPlan& plan,
   ml::LocalTrainingOptions options = plan.training;
   // Each site and round shuffles differently, reproducibly.
   options.seed = plan.training.seed ^ (std::hash<std::string>{}(config_.site) +
-                                       0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(task.round()));
+                                       0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(round));
   ASSIGN_OR_RETURN(ml::LocalTrainingResult trained,
                    ml::TrainLocally(model, x_train, data.y_train, options));
   const double n = static_cast<double>(x_train.rows());
@@ -202,14 +228,23 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Train(const study::StudyPlan& plan,
                                              weighted_delta.data() + weighted_delta.size());
   contribution.set_weight(n);
   contribution.set_train_loss_sum(trained.mean_train_loss * n);
+  if (local_steps != nullptr) *local_steps = static_cast<int>(trained.steps);
+  util::LogInfo({plan.study_id, round, config_.site},
+                absl::StrCat("trained ", trained.steps, " steps on ", x_train.rows(),
+                             " rows, loss ", trained.mean_train_loss));
+  return contribution;
+}
 
+absl::StatusOr<v1::TaskResult> TaskExecutor::Train(const study::StudyPlan& plan,
+                                                   const v1::Task& task,
+                                                   const data::LocalDataset& data) {
+  int steps = 0;
+  ASSIGN_OR_RETURN(v1::RoundContribution contribution,
+                   ComputeContribution(plan, task.train(), task.round(), data, &steps));
   v1::TaskResult result;
   ASSIGN_OR_RETURN(*result.mutable_train()->mutable_contribution(),
                    encoder_.Encode(contribution));
-  result.mutable_train()->set_local_steps(static_cast<int32_t>(trained.steps));
-  util::LogInfo({task.study_id(), task.round(), config_.site},
-                absl::StrCat("trained ", trained.steps, " steps on ", x_train.rows(),
-                             " rows, loss ", trained.mean_train_loss));
+  result.mutable_train()->set_local_steps(steps);
   return result;
 }
 
@@ -228,6 +263,140 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Evaluate(const study::StudyPlan& pl
                      ml::LogisticRegression::FromParameters(params, plan.l2));
     *result.mutable_evaluate()->add_metrics() =
         study::ToProto(ml::EvaluateBinary(model, x_test, data.y_test, plan.histogram_bins));
+  }
+  return result;
+}
+
+absl::Status TaskExecutor::LoadIdentity() {
+  if (signer_ != nullptr) return absl::OkStatus();
+  ASSIGN_OR_RETURN(cert_pem_, crypto::ReadFile(config_.tls.cert));
+  ASSIGN_OR_RETURN(ca_pem_, crypto::ReadFile(config_.tls.ca));
+  ASSIGN_OR_RETURN(std::string key_pem, crypto::ReadFile(config_.tls.key));
+  ASSIGN_OR_RETURN(std::unique_ptr<crypto::Signer> signer,
+                   crypto::Signer::FromPrivateKeyPem(key_pem));
+  signer_ = std::move(signer);
+  return absl::OkStatus();
+}
+
+absl::Status TaskExecutor::CheckContext(const study::StudyPlan& plan, const v1::Task& task,
+                                        int features) const {
+  const v1::SecAggContext& c = task.secure().context();
+  const auto& sa = plan.secure_aggregation;
+  auto bad = [](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("secure aggregation context: ", why));
+  };
+  if (c.study_id() != task.study_id() || c.round() != task.round()) {
+    return bad("names another study or round than its task");
+  }
+  const int n = c.participants_size();
+  for (int i = 0; i < n; ++i) {
+    if (!plan.HasSite(c.participants(i))) {
+      return bad(absl::StrCat("participant '", c.participants(i), "' is not in the plan"));
+    }
+    if (i > 0 && c.participants(i - 1) >= c.participants(i)) {
+      return bad("participants are not sorted and unique");
+    }
+  }
+  if (std::find(c.participants().begin(), c.participants().end(), config_.site) ==
+      c.participants().end()) {
+    return bad("this site is not a participant");
+  }
+  // The coordinator may not weaken what the hospital approved.
+  if (c.threshold() != sa.threshold) {
+    return bad(absl::StrCat("threshold ", c.threshold(), " differs from the plan's ",
+                            sa.threshold));
+  }
+  if (n < sa.threshold) return bad("fewer participants than the threshold");
+  if (c.degree() != std::min(sa.degree, n - 1)) {
+    return bad(absl::StrCat("degree ", c.degree(), " differs from the plan's"));
+  }
+  const bool statistics = task.round() == 0;
+  const int bits = statistics ? study::kStatisticsBits : sa.bits;
+  if (c.bits() != bits) return bad(absl::StrCat("bits ", c.bits(), " should be ", bits));
+  const int64_t length =
+      statistics ? 3 * int64_t{features} + 2
+                 : int64_t{features} + 1 + 2 + 7 + 2 * int64_t{plan.histogram_bins};
+  if (c.vector_length() != length) {
+    return bad(absl::StrCat("vector length ", c.vector_length(), " should be ", length));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::TaskResult> TaskExecutor::Secure(const study::StudyPlan& plan,
+                                                    const v1::Task& task,
+                                                    const data::LocalDataset& data) {
+  const v1::SecureAggregationTask& secure = task.secure();
+  const v1::SecAggContext& context = secure.context();
+  const int features = static_cast<int>(data.feature_names.size());
+  RETURN_IF_ERROR(CheckContext(plan, task, features));
+  RETURN_IF_ERROR(LoadIdentity());
+  const util::LogContext ctx{task.study_id(), task.round(), config_.site};
+  const std::string key =
+      absl::StrCat(context.study_id(), "/", context.round(), "/", context.attempt());
+
+  v1::TaskResult result;
+  v1::SecureAggregationResult* out = result.mutable_secure();
+  absl::Status response;
+  if (secure.phase() == v1::PHASE_ADVERTISE_KEYS) {
+    // A new round (or a retried one): forget older rounds of this study.
+    for (auto it = secagg_clients_.begin(); it != secagg_clients_.end();) {
+      it = absl::StartsWith(it->first, context.study_id() + "/") ? secagg_clients_.erase(it)
+                                                                 : std::next(it);
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggClient> client,
+                     secagg::SecAggClient::Create(
+                         {context, config_.site, cert_pem_, signer_, ca_pem_}, prng_,
+                         *util::RealClock::Get()));
+    auto advertised = client->AdvertiseKeys();
+    if (advertised.ok()) *out->mutable_response()->mutable_advertise_keys() = *advertised;
+    response = advertised.status();
+    if (advertised.ok()) secagg_clients_[key] = std::move(client);
+  } else {
+    auto it = secagg_clients_.find(key);
+    if (it == secagg_clients_.end()) {
+      out->set_declined("no key advertisement of this site for this round");
+      return result;
+    }
+    secagg::SecAggClient& client = *it->second;
+    if (secure.phase() == v1::PHASE_MASKED_INPUT) {
+      study::Encoded encoded;
+      if (secure.has_statistics()) {
+        ASSIGN_OR_RETURN(v1::TaskResult stats, Statistics(plan, data));
+        ASSIGN_OR_RETURN(study::StatisticsCodec codec,
+                         study::StatisticsCodec::Create(features, context.participants_size()));
+        ASSIGN_OR_RETURN(encoded, codec.Encode(stats.statistics(), rounding_gen_));
+      } else if (secure.has_train()) {
+        ASSIGN_OR_RETURN(v1::RoundContribution contribution,
+                         ComputeContribution(plan, secure.train(), task.round(), data, nullptr));
+        ASSIGN_OR_RETURN(study::TrainingCodec codec,
+                         study::TrainingCodec::Create(features + 1, plan.histogram_bins,
+                                                      context.bits(),
+                                                      plan.secure_aggregation.clip,
+                                                      context.participants_size()));
+        ASSIGN_OR_RETURN(encoded, codec.Encode(contribution, rounding_gen_));
+      } else {
+        return absl::InvalidArgumentError("masked-input phase without an input");
+      }
+      if (encoded.num_clipped > 0) {
+        util::LogWarn(ctx, absl::StrCat(encoded.num_clipped,
+                                        " values were clipped to the plan's range"));
+      }
+      out->set_num_clipped(encoded.num_clipped);
+      auto masked = client.MaskInput(secure.request().masked_input(), encoded.values);
+      if (masked.ok()) *out->mutable_response()->mutable_masked_input() = *masked;
+      response = masked.status();
+    } else {
+      auto handled = client.Handle(secure.request());
+      if (handled.ok()) *out->mutable_response() = *handled;
+      response = handled.status();
+    }
+  }
+  if (!response.ok()) {
+    util::LogWarn(ctx, absl::StrCat("declined secure-aggregation phase ",
+                                    v1::SecAggPhase_Name(secure.phase()), ": ",
+                                    response.message()));
+    out->clear_response();
+    out->set_declined(std::string(response.message()));
   }
   return result;
 }

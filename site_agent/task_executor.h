@@ -14,6 +14,7 @@
 #define COHORT_SITE_AGENT_TASK_EXECUTOR_H_
 
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,10 @@
 #include "cohort/v1/tasks.pb.h"
 #include "common/data/loader.h"
 #include "site_agent/approval.h"
+#include "absl/random/random.h"
+#include "crypto/random.h"
+#include "crypto/secagg/client.h"
+#include "crypto/signature.h"
 #include "site_agent/site_config.h"
 
 namespace cohort::site {
@@ -70,12 +75,34 @@ class TaskExecutor {
                                        const data::LocalDataset& data);
   absl::StatusOr<v1::TaskResult> Evaluate(const study::StudyPlan& plan, const v1::Task& task,
                                           const data::LocalDataset& data);
+  // Local training from the task's global model; the contribution to sum.
+  absl::StatusOr<v1::RoundContribution> ComputeContribution(const study::StudyPlan& plan,
+                                                            const v1::TrainTask& train,
+                                                            int round,
+                                                            const data::LocalDataset& data,
+                                                            int* local_steps);
+  // One phase of a securely aggregated round.
+  absl::StatusOr<v1::TaskResult> Secure(const study::StudyPlan& plan, const v1::Task& task,
+                                        const data::LocalDataset& data);
+  // The secure-aggregation context must be the one the approved plan implies.
+  absl::Status CheckContext(const study::StudyPlan& plan, const v1::Task& task,
+                            int features) const;
+  absl::Status LoadIdentity();
 
   const SiteConfig& config_;
   BlobFetcher* fetcher_;
   ApprovalPolicy approval_;
   PlainEncoder encoder_;
   std::map<std::string, data::LocalDataset> datasets_;  // by plan sha256
+
+  // Secure aggregation: this site's key material and one protocol client per
+  // round in progress (keyed by study/round/attempt).
+  crypto::OpenSslPrng prng_;
+  absl::BitGen rounding_gen_;
+  std::string cert_pem_, ca_pem_;
+  std::shared_ptr<const crypto::Signer> signer_;
+  std::map<std::string, std::unique_ptr<secagg::SecAggClient>> secagg_clients_;
+  std::set<std::string> warned_plain_;  // plans already warned about
 };
 
 }  // namespace cohort::site

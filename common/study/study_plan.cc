@@ -62,6 +62,45 @@ absl::Status ParseTraining(const ConfigNode& root, StudyPlan& plan) {
   return absl::OkStatus();
 }
 
+absl::Status ParseSecureAggregation(const ConfigNode& root, StudyPlan& plan) {
+  const int n = static_cast<int>(plan.sites.size());
+  StudyPlan::SecureAggregation& sa = plan.secure_aggregation;
+  sa.threshold = n / 2 + 1;
+  sa.degree = n - 1;
+  ConfigNode node = root;
+  if (root.Has("secure_aggregation")) {
+    ASSIGN_OR_RETURN(node, root.Child("secure_aggregation"));
+    RETURN_IF_ERROR(node.CheckKeys({"enabled", "threshold", "degree", "bits", "clip"}));
+    ASSIGN_OR_RETURN(sa.enabled, node.GetBool("enabled", true));
+    ASSIGN_OR_RETURN(int64_t threshold, node.GetInt("threshold", sa.threshold));
+    ASSIGN_OR_RETURN(int64_t degree, node.GetInt("degree", sa.degree));
+    ASSIGN_OR_RETURN(int64_t bits, node.GetInt("bits", sa.bits));
+    ASSIGN_OR_RETURN(sa.clip, node.GetDouble("clip", sa.clip));
+    sa.threshold = static_cast<int>(threshold);
+    sa.degree = static_cast<int>(degree);
+    sa.bits = static_cast<int>(bits);
+  }
+  if (!sa.enabled) return absl::OkStatus();
+  auto field = [&](absl::string_view key) { return node.Child(key).value_or(node); };
+  if (n < 2) {
+    return field("enabled").Error(
+        "secure aggregation needs at least 2 sites (turn it off for a single-site study)");
+  }
+  if (sa.degree < 1 || sa.degree > n - 1) {
+    return field("degree").Error(absl::StrCat("must be between 1 and the number of sites - 1 (",
+                                              n - 1, ")"));
+  }
+  // A site's secrets are shared within its neighbourhood (its neighbours and
+  // itself), so degree + 1 shares of them exist.
+  if (sa.threshold < 2 || sa.threshold > sa.degree + 1) {
+    return field("threshold").Error(
+        absl::StrCat("must be at least 2 and at most degree + 1 (", sa.degree + 1, ")"));
+  }
+  if (sa.bits < 16 || sa.bits > 62) return field("bits").Error("must be between 16 and 62");
+  if (!(sa.clip > 0)) return field("clip").Error("must be > 0");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool StudyPlan::HasSite(absl::string_view site) const {
@@ -76,7 +115,8 @@ absl::StatusOr<StudyPlan> ParseStudyPlan(absl::string_view text,
                                   "join_timeout_seconds", "start_grace_seconds",
                                   "max_round_retries",
                                   "model", "training", "aggregation", "evaluation",
-                                  "variables", "outcome", "preprocessing"}));
+                                  "variables", "outcome", "preprocessing",
+                                  "secure_aggregation"}));
   StudyPlan plan;
   plan.text = std::string(text);
   plan.sha256 = crypto::Sha256Hex(text);
@@ -165,6 +205,7 @@ absl::StatusOr<StudyPlan> ParseStudyPlan(absl::string_view text,
   }
 
   ASSIGN_OR_RETURN(plan.schema, data::ParseStudySchema(root.yaml(), file));
+  RETURN_IF_ERROR(ParseSecureAggregation(root, plan));
   return plan;
 }
 

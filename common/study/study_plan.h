@@ -53,6 +53,17 @@ struct StudyPlan {
 
   data::StudySchema schema;
 
+  // Secure aggregation (docs/secure-aggregation.md): on by default.
+  struct SecureAggregation {
+    bool enabled = true;
+    int threshold = 0;  // sites whose shares are needed; default n/2 + 1, >= 2
+    int degree = 0;     // neighbours per site; default n - 1 (complete graph)
+    int bits = 32;      // training vectors are summed mod 2^bits
+    // Bound on each coordinate of a site's weighted update n_k * delta_k and
+    // on its loss sums; larger values are clipped (and counted).
+    double clip = 10000;
+  } secure_aggregation;
+
   // The plan file's bytes and their SHA-256 (lower-case hex).
   std::string text;
   std::string sha256;

@@ -32,6 +32,7 @@ variables:
   - {name: x1, type: numeric}
   - {name: x2, type: numeric}
 outcome: {name: y, type: binary}
+secure_aggregation: {enabled: false}
 )";
 
 // How a fake site answers a training task.
@@ -129,7 +130,10 @@ class StudyRunnerTest : public ::testing::Test {
                         const std::string& plan_text = kPlan) {
     auto plan = study::ParseStudyPlan(plan_text, "toy.yaml");
     EXPECT_TRUE(plan.ok()) << plan.status();
-    StudyRunner runner(*plan, {&registry_, &blobs_, util::RealClock::Get(), dir_});
+    StudyRunner runner(*plan, {.registry = &registry_,
+                               .blobs = &blobs_,
+                               .clock = util::RealClock::Get(),
+                               .state_dir = dir_});
     std::vector<std::unique_ptr<FakeSite>> fakes;
     std::vector<std::thread> threads;
     for (const auto& [name, behaviour, weight, delta] : sites) {

@@ -96,6 +96,13 @@ TEST(StudyTest, FourHospitalsTrainAModelAsGoodAsPooledData) {
   EXPECT_EQ(summary["preprocessing"]["num_train"], 486);
   EXPECT_EQ(summary["baseline"]["site"], "cleveland");
   EXPECT_EQ(summary["baseline"]["pooled"]["n"], 254);
+  // Every round went through secure aggregation with all four hospitals.
+  const auto& sa = summary["secure_aggregation"];
+  EXPECT_EQ(sa["enabled"], true);
+  EXPECT_EQ(sa["threshold"], 3);
+  ASSERT_EQ(sa["rounds"].size(), 41u);  // preprocessing + 40 training rounds
+  for (const auto& round : sa["rounds"]) EXPECT_EQ(round["survivors"].size(), 4u);
+  EXPECT_THAT(c.coordinator().Log(), ::testing::Not(HasSubstr("secure aggregation is OFF")));
   EXPECT_TRUE(std::filesystem::exists(c.dir() + "/coordinator/studies/heart-disease/model.json"));
   EXPECT_TRUE(std::filesystem::exists(c.dir() + "/coordinator/studies/heart-disease/checkpoint.pb"));
   // No site ever listens: the only listening socket is the coordinator's.
@@ -131,6 +138,48 @@ TEST(StudyTest, StudyCompletesWhenASiteIsKilledMidStudy) {
   EXPECT_TRUE(dropped_va) << summary.dump(2);
   EXPECT_THAT(c.coordinator().Log(), HasSubstr("site=va site dropped from round"));
   EXPECT_GE(summary["final"]["pooled"]["n"].get<int>(), 104 + 89 + 16);
+  // Secure aggregation recovered from the dropout: VA is a recorded dropout
+  // of a secure round, and every round's sum came from the survivors.
+  bool secure_dropout = false;
+  for (const auto& round : summary["secure_aggregation"]["rounds"]) {
+    if (round["dropouts"].contains("va")) secure_dropout = true;
+    EXPECT_GE(round["survivors"].size(), 3u);
+  }
+  EXPECT_TRUE(secure_dropout) << summary["secure_aggregation"].dump(2);
+  EXPECT_GE(summary["final"]["pooled"]["accuracy"].get<double>(), 0.77);
+}
+
+// The demo's study with or without secure aggregation; returns the summary.
+nlohmann::json RunFullStudy(bool secure) {
+  Consortium c;
+  if (secure) {
+    c.WritePlan();
+  } else {
+    c.WritePlan({{"secure_aggregation", "{enabled: false}"}});
+  }
+  c.StartCoordinator();
+  for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s));
+  ExpectExit(c.coordinator(), 0, absl::Minutes(3));
+  if (!secure) {
+    // Turning it off is loud at both ends.
+    EXPECT_THAT(c.coordinator().Log(), HasSubstr("secure aggregation is OFF"));
+    EXPECT_THAT(c.site("va").Log(), HasSubstr("secure aggregation is OFF"));
+  }
+  return c.Summary();
+}
+
+TEST(StudyTest, SecureAggregationChangesPooledAccuracyByLessThanHalfAPoint) {
+  const nlohmann::json secure = RunFullStudy(true);
+  const nlohmann::json plain = RunFullStudy(false);
+  ASSERT_EQ(secure["status"], "completed");
+  ASSERT_EQ(plain["status"], "completed");
+  EXPECT_EQ(secure["secure_aggregation"]["enabled"], true);
+  EXPECT_EQ(plain["secure_aggregation"]["enabled"], false);
+  EXPECT_TRUE(plain["secure_aggregation"]["rounds"].empty());
+  EXPECT_NEAR(secure["final"]["pooled"]["accuracy"].get<double>(),
+              plain["final"]["pooled"]["accuracy"].get<double>(), 0.005);
+  EXPECT_NEAR(secure["final"]["pooled"]["auc"].get<double>(),
+              plain["final"]["pooled"]["auc"].get<double>(), 0.005);
 }
 
 TEST(StudyTest, CoordinatorKilledMidStudyResumesFromItsCheckpoint) {

@@ -93,12 +93,16 @@ class TransferTest : public ::testing::Test {
     plan->min_sites = 1;
     plan->start_grace = absl::ZeroDuration();
     plan->max_round_retries = 0;
+    // One site cannot be securely aggregated; this test is about transport.
+    plan->secure_aggregation.enabled = false;
 
     registry_ = std::make_unique<coordinator::SiteRegistry>(util::RealClock::Get(),
                                                             absl::Seconds(60));
     runner_ = std::make_unique<coordinator::StudyRunner>(
-        *std::move(plan), coordinator::RunnerEnv{registry_.get(), &blobs_,
-                                                 util::RealClock::Get(), dir_ + "/state"});
+        *std::move(plan), coordinator::RunnerEnv{.registry = registry_.get(),
+                                                 .blobs = &blobs_,
+                                                 .clock = util::RealClock::Get(),
+                                                 .state_dir = dir_ + "/state"});
     service_ = std::make_unique<coordinator::SiteServiceImpl>(
         registry_.get(), &blobs_, std::vector<coordinator::StudyRunner*>{runner_.get()},
         [](const std::string&) { return false; });

@@ -14,6 +14,7 @@
 #include "cohort/v1/model.pb.h"
 #include "common/study/proto_convert.h"
 #include "crypto/sha256.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "site_agent/site_config.h"
@@ -95,10 +96,19 @@ int64_t Total(const google::protobuf::RepeatedField<int64_t>& histogram) {
   return std::accumulate(histogram.begin(), histogram.end(), int64_t{0});
 }
 
+// The example plan with secure aggregation turned off: these tests exercise
+// the plain path (the secure one runs end to end in tests/integration).
+std::string PlainPlanText() {
+  std::string text = ExamplePlanText();
+  const std::string on = "secure_aggregation: {enabled: true,";
+  EXPECT_NE(text.find(on), std::string::npos);
+  return absl::StrReplaceAll(text, {{on, "secure_aggregation: {enabled: false,"}});
+}
+
 class TaskExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    plan_text_ = ExamplePlanText();
+    plan_text_ = PlainPlanText();
     absl::StatusOr<SiteConfig> config = LoadSiteConfig(
         RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_)));
     ASSERT_TRUE(config.ok()) << config.status();
@@ -280,6 +290,26 @@ TEST_F(TaskExecutorTest, RoundOutsideThePlanIsAnInvalidTask) {
   EXPECT_FALSE(result->has_refusal());
 }
 
+TEST_F(TaskExecutorTest, PlainTasksAreRefusedWhenThePlanRequiresSecureAggregation) {
+  // Rebuild the executor around the example plan as shipped (secure
+  // aggregation on): a coordinator asking for statistics or an update in the
+  // clear is refused before anything is computed.
+  plan_text_ = ExamplePlanText();
+  absl::StatusOr<SiteConfig> config =
+      LoadSiteConfig(RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_)));
+  ASSERT_TRUE(config.ok()) << config.status();
+  config_ = *config;
+  executor_ = std::make_unique<TaskExecutor>(config_, &fetcher_);
+  v1::Task train = TrainTask(v1::BlobRef(), v1::Normalization());
+  for (const v1::Task& task : {StatisticsTask(), train}) {
+    absl::StatusOr<v1::TaskResult> result = executor_->Execute(task);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_TRUE(result->has_refusal()) << result->DebugString();
+    EXPECT_EQ(result->refusal().reason(), v1::INVALID_TASK);
+    EXPECT_THAT(result->refusal().message(), HasSubstr("requires secure aggregation"));
+  }
+}
+
 TEST_F(TaskExecutorTest, UnapprovedStudyIsRefused) {
   v1::Task task = StatisticsTask();
   task.set_study_id("other-study");
@@ -300,7 +330,7 @@ TEST_F(TaskExecutorTest, ChangedPlanIsRefused) {
 // there; an unapproved one is refused first, so its data is never read.
 TEST(TaskExecutorDataTest, UnapprovedTaskIsRefusedBeforeTheDataIsRead) {
   TempDir dir;
-  const std::string plan_text = ExamplePlanText();
+  const std::string plan_text = PlainPlanText();
   const std::string missing = dir.Path("no-such-extract.data");
   absl::StatusOr<SiteConfig> config = LoadSiteConfig(RenderExampleSiteConfig(
       dir, "cleveland", crypto::Sha256Hex(plan_text),
