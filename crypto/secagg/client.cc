@@ -333,7 +333,7 @@ class MaskedInputState final : public ClientState {
     }
     s.linked = std::move(linked);
     response.set_context_digest(p.digest());
-    response.mutable_values()->Add(y.begin(), y.end());
+    response.set_packed_values(PackValues(y, p.bits()));
     util::LogInfo(s.log(), absl::StrCat("secure aggregation: masked input with ",
                                         s.linked.size(), " pairwise masks, ",
                                         response.complaints_size(), " complaints"));

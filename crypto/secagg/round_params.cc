@@ -197,4 +197,31 @@ void WipeShare(crypto::ShamirShare& share) {
   share.values.clear();
 }
 
+std::string PackValues(absl::Span<const uint64_t> values, int bits) {
+  const size_t width = (static_cast<size_t>(bits) + 7) / 8;
+  std::string out(values.size() * width, '\0');
+  char* p = out.data();
+  for (uint64_t v : values) {
+    for (size_t b = 0; b < width; ++b) *p++ = static_cast<char>((v >> (8 * b)) & 0xff);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<uint64_t>> UnpackValues(absl::string_view packed, int bits,
+                                                   size_t count) {
+  const size_t width = (static_cast<size_t>(bits) + 7) / 8;
+  if (packed.size() != count * width) {
+    return absl::InvalidArgumentError(absl::StrCat("packed values hold ", packed.size(),
+                                                   " bytes, expected ", count * width));
+  }
+  std::vector<uint64_t> out(count);
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(packed.data());
+  for (size_t i = 0; i < count; ++i) {
+    uint64_t v = 0;
+    for (size_t b = 0; b < width; ++b) v |= uint64_t{*p++} << (8 * b);
+    out[i] = v;
+  }
+  return out;
+}
+
 }  // namespace cohort::secagg

@@ -44,6 +44,13 @@ constexpr size_t ShareLimbs(size_t secret_size) { return (secret_size + 6) / 7; 
 // SHA-256 (32 raw bytes) of the Transcript encoding of every context field.
 std::string ContextDigest(const v1::SecAggContext& context);
 
+// Fixed-width little-endian packing of values mod 2^bits (ceil(bits/8)
+// bytes each), the wire form of a masked input.
+std::string PackValues(absl::Span<const uint64_t> values, int bits);
+// InvalidArgument unless `packed` holds exactly `count` values.
+absl::StatusOr<std::vector<uint64_t>> UnpackValues(absl::string_view packed, int bits,
+                                                   size_t count);
+
 class RoundParams {
  public:
   // Validates `context`; InvalidArgument naming the field otherwise:

@@ -351,11 +351,11 @@ class MaskedInputState final : public ServerState {
     ServerSession& s = session_;
     const RoundParams& p = s.p();
     RETURN_IF_ERROR(CheckDigest(input.context_digest()));
-    if (static_cast<size_t>(input.values_size()) != p.vector_length()) {
-      return Fault(v1::MALFORMED, absl::StrCat("masked input of ", input.values_size(),
-                                               " values, expected ", p.vector_length()));
+    auto values = UnpackValues(input.packed_values(), p.bits(), p.vector_length());
+    if (!values.ok()) {
+      return Fault(v1::MALFORMED, absl::StrCat("masked input: ", values.status().message()));
     }
-    for (uint64_t v : input.values()) {
+    for (uint64_t v : *values) {
       if ((v & ~p.value_mask()) != 0) {
         return Fault(v1::MALFORMED, absl::StrCat("masked value not below 2^", p.bits()));
       }
@@ -374,7 +374,7 @@ class MaskedInputState final : public ServerState {
                                                absl::StrCat("reported by \"", p.Name(i),
                                                             "\": ", c.detail())});
     }
-    s.sites[i].masked_input.assign(input.values().begin(), input.values().end());
+    s.sites[i].masked_input = *std::move(values);
     s.sites[i].complaints = std::move(complaints);
     return absl::OkStatus();
   }

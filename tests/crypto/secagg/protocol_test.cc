@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "cohort/v1/secagg.pb.h"
 #include "crypto/secagg/client.h"
+#include "crypto/secagg/round_params.h"
 #include "crypto/secagg/fault.h"
 #include "crypto/secagg/server.h"
 #include "crypto/shamir.h"
@@ -85,9 +86,10 @@ TEST_F(SecAggProtocolTest, NoDropoutsGivesTheExactSum) {
   EXPECT_EQ(round.server().StateName(), "Completed");
   // The inputs really were masked: no masked vector equals its input.
   for (const std::string& site : round.sites()) {
-    std::vector<uint64_t> y(round.masked_inputs.at(site).values().begin(),
-                            round.masked_inputs.at(site).values().end());
-    EXPECT_NE(y, round.input(site)) << site;
+    auto y = UnpackValues(round.masked_inputs.at(site).packed_values(),
+                          round.context().bits(), round.input(site).size());
+    ASSERT_TRUE(y.ok()) << y.status();
+    EXPECT_NE(*y, round.input(site)) << site;
   }
   // With no dropouts the server asked for self-mask seed shares only.
   for (const auto& [site, response] : round.unmask_responses) {

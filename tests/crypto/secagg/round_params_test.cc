@@ -135,3 +135,33 @@ TEST(FaultTest, CarriesTheReason) {
 
 }  // namespace
 }  // namespace cohort::secagg
+
+namespace cohort::secagg {
+namespace {
+
+TEST(PackValuesTest, FixedWidthLittleEndianRoundTrip) {
+  const std::vector<uint64_t> values = {0, 1, 0xdeadbeef, 0xffffffff};
+  const std::string packed = PackValues(values, 32);
+  ASSERT_EQ(packed.size(), 16u);
+  EXPECT_EQ(static_cast<unsigned char>(packed[8]), 0xef);
+  EXPECT_EQ(static_cast<unsigned char>(packed[11]), 0xde);
+  auto back = UnpackValues(packed, 32, 4);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, values);
+  // 12 bits take 2 bytes; 62 bits take 8.
+  EXPECT_EQ(PackValues(values, 12).size(), 8u);
+  EXPECT_EQ(PackValues({uint64_t{1} << 61}, 62).size(), 8u);
+  auto wide = UnpackValues(PackValues({uint64_t{1} << 61}, 62), 62, 1);
+  ASSERT_TRUE(wide.ok());
+  EXPECT_EQ((*wide)[0], uint64_t{1} << 61);
+}
+
+TEST(PackValuesTest, WrongLengthIsRejected) {
+  EXPECT_EQ(UnpackValues(std::string(15, 'x'), 32, 4).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(UnpackValues(std::string(17, 'x'), 32, 4).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cohort::secagg
