@@ -313,9 +313,16 @@ absl::Status TaskExecutor::CheckContext(const study::StudyPlan& plan, const v1::
   const bool statistics = task.round() == 0;
   const int bits = statistics ? study::kStatisticsBits : sa.bits;
   if (c.bits() != bits) return bad(absl::StrCat("bits ", c.bits(), " should be ", bits));
-  const int64_t length =
-      statistics ? 3 * int64_t{features} + 2
-                 : int64_t{features} + 1 + 2 + 7 + 2 * int64_t{plan.histogram_bins};
+  int64_t length = 0;
+  if (statistics) {
+    ASSIGN_OR_RETURN(study::StatisticsCodec codec, study::StatisticsCodec::Create(features, n));
+    length = codec.length();
+  } else {
+    ASSIGN_OR_RETURN(study::TrainingCodec codec,
+                     study::TrainingCodec::Create(features + 1, plan.histogram_bins, sa.bits,
+                                                  sa.clip, n));
+    length = codec.length();
+  }
   if (c.vector_length() != length) {
     return bad(absl::StrCat("vector length ", c.vector_length(), " should be ", length));
   }

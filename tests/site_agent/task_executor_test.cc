@@ -5,6 +5,8 @@
 #include "site_agent/task_executor.h"
 
 #include <cmath>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <string>
@@ -13,8 +15,10 @@
 #include "absl/status/status.h"
 #include "cohort/v1/model.pb.h"
 #include "common/study/proto_convert.h"
-#include "crypto/sha256.h"
 #include "absl/strings/str_replace.h"
+#include "crypto/files.h"
+#include "crypto/pki.h"
+#include "crypto/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "site_agent/site_config.h"
@@ -421,6 +425,124 @@ TEST_F(TaskExecutorTest, FailedDownloadIsATransientErrorNotARefusal) {
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_TRUE(retried->has_train());
 }
+
+}  // namespace
+}  // namespace cohort::site
+
+namespace cohort::site {
+namespace {
+
+// The secure path's gatekeeping: a site takes part only in a round whose
+// secure-aggregation context matches the plan it approved.
+class SecureTaskTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // The site's key material, where the example config expects it.
+    const absl::Time now = absl::Now() - absl::Hours(1);
+    auto ca = crypto::CreateCertificateAuthority("test consortium", now, absl::Hours(24));
+    ASSERT_TRUE(ca.ok()) << ca.status();
+    auto cert = crypto::IssueCertificate(*ca, crypto::Role::kSite, "cleveland", {}, now,
+                                         absl::Hours(24));
+    ASSERT_TRUE(cert.ok()) << cert.status();
+    std::filesystem::create_directories(dir_.Path("pki/sites"));
+    ASSERT_TRUE(crypto::WriteFileAtomically(dir_.Path("pki/ca.crt"), ca->cert_pem, 0644).ok());
+    ASSERT_TRUE(
+        crypto::WriteFileAtomically(dir_.Path("pki/sites/cleveland.crt"), cert->cert_pem, 0644)
+            .ok());
+    ASSERT_TRUE(
+        crypto::WriteFileAtomically(dir_.Path("pki/sites/cleveland.key"), cert->key_pem, 0600)
+            .ok());
+    plan_text_ = ExamplePlanText();  // secure aggregation on, threshold 3, degree 3
+    auto config = LoadSiteConfig(
+        RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_)));
+    ASSERT_TRUE(config.ok()) << config.status();
+    config_ = *std::move(config);
+    executor_ = std::make_unique<TaskExecutor>(config_, &fetcher_);
+  }
+
+  // Phase 0 of round 1 with the context the plan implies (13 features).
+  v1::Task AdvertiseTask() const {
+    v1::Task task;
+    task.set_task_id("heart-disease/x/r1/a0/keys/cleveland");
+    task.set_study_id("heart-disease");
+    task.set_round(1);
+    task.set_plan_yaml(plan_text_);
+    v1::SecureAggregationTask* secure = task.mutable_secure();
+    secure->set_phase(v1::PHASE_ADVERTISE_KEYS);
+    v1::SecAggContext* c = secure->mutable_context();
+    c->set_study_id("heart-disease");
+    c->set_round(1);
+    for (const char* s : {"cleveland", "hungarian", "switzerland", "va"}) c->add_participants(s);
+    c->set_threshold(3);
+    c->set_degree(3);
+    c->set_bits(32);
+    c->set_vector_length(14 + 2 + 7 + 2 * 1000);
+    c->set_graph_seed(std::string(32, 'g'));
+    return task;
+  }
+
+  TempDir dir_;
+  std::string plan_text_;
+  SiteConfig config_;
+  FakeBlobFetcher fetcher_;
+  std::unique_ptr<TaskExecutor> executor_;
+};
+
+TEST_F(SecureTaskTest, MatchingContextGetsSignedKeys) {
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(AdvertiseTask());
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->has_secure()) << result->DebugString();
+  EXPECT_TRUE(result->secure().declined().empty()) << result->secure().declined();
+  const v1::AdvertiseKeys& keys = result->secure().response().advertise_keys();
+  EXPECT_EQ(keys.site(), "cleveland");
+  EXPECT_EQ(keys.enc_public_key().size(), 32u);
+  EXPECT_EQ(keys.mask_public_key().size(), 32u);
+  EXPECT_FALSE(keys.signature().empty());
+}
+
+struct WeakenedContext {
+  std::string name;
+  std::function<void(v1::SecAggContext&)> edit;
+  std::string message;
+};
+
+class WeakenedContextTest : public SecureTaskTest,
+                            public ::testing::WithParamInterface<WeakenedContext> {};
+
+TEST_P(WeakenedContextTest, IsRefused) {
+  v1::Task task = AdvertiseTask();
+  GetParam().edit(*task.mutable_secure()->mutable_context());
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(task);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->has_refusal()) << result->DebugString();
+  EXPECT_EQ(result->refusal().reason(), v1::INVALID_TASK);
+  EXPECT_THAT(result->refusal().message(), HasSubstr(GetParam().message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, WeakenedContextTest,
+    ::testing::ValuesIn(std::vector<WeakenedContext>{
+        {"LowerThreshold", [](v1::SecAggContext& c) { c.set_threshold(2); },
+         "threshold 2 differs from the plan's 3"},
+        {"SmallerDegree", [](v1::SecAggContext& c) { c.set_degree(1); },
+         "degree 1 differs"},
+        {"FewerBits", [](v1::SecAggContext& c) { c.set_bits(16); }, "bits 16 should be 32"},
+        {"OtherLength", [](v1::SecAggContext& c) { c.set_vector_length(15); },
+         "vector length 15"},
+        {"StrangerParticipant",
+         [](v1::SecAggContext& c) { c.set_participants(3, "zz-stranger"); },
+         "not in the plan"},
+        {"WithoutThisSite",
+         [](v1::SecAggContext& c) {
+           c.clear_participants();
+           for (const char* s : {"hungarian", "switzerland", "va"}) c.add_participants(s);
+         },
+         "this site is not a participant"},
+        {"Unsorted", [](v1::SecAggContext& c) { c.set_participants(0, "va"); },
+         "not sorted and unique"},
+        {"OtherRound", [](v1::SecAggContext& c) { c.set_round(2); }, "another study or round"},
+    }),
+    [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace cohort::site
