@@ -285,6 +285,7 @@ absl::StatusOr<StudyRunner::SecureOutcome> StudyRunner::RunSecureRound(
     int64_t vector_length, const std::function<void(v1::SecureAggregationTask&)>& set_input) {
   const auto& sa = plan_.secure_aggregation;
   SecureOutcome result;
+  result.attempt = attempt;
   v1::SecAggContext context;
   context.set_study_id(plan_.study_id);
   context.set_round(round);
@@ -354,6 +355,15 @@ absl::StatusOr<StudyRunner::SecureOutcome> StudyRunner::RunSecureRound(
       return absl::UnavailableError(absl::StrCat("secure aggregation aborted before ",
                                                  v1::SecAggPhase_Name(step.phase), ": ",
                                                  requests.status().message()));
+    }
+    // A sum over fewer than min_sites would not be used and the round would
+    // be retried: two sums over different sets of sites would reveal their
+    // difference. So the round stops before anything is unmasked.
+    if (step.phase == v1::PHASE_UNMASK &&
+        static_cast<int>(requests->size()) < plan_.min_sites) {
+      return absl::UnavailableError(absl::StrCat(
+          "only ", requests->size(), " sites sent masked input, fewer than min_sites (",
+          plan_.min_sites, "); stopped before unmasking, nothing was revealed"));
     }
     PhaseOutcome outcome =
         RunPhase(round, attempt, step.kind, keys_of(*requests), phase_task(step.phase, &*requests));
@@ -536,7 +546,9 @@ absl::StatusOr<StudyRunner::Collected<v1::RoundContribution>> StudyRunner::Colle
 }
 
 void StudyRunner::RecordSecureRound(int round, const SecureOutcome& secure) {
-  nlohmann::json entry = {{"round", round}, {"survivors", secure.survivors}};
+  nlohmann::json entry = {{"round", round},
+                          {"attempt", secure.attempt},
+                          {"survivors", secure.survivors}};
   entry["dropouts"] = nlohmann::json::object();
   for (const auto& [site, reason] : secure.dropped) entry["dropouts"][site] = reason;
   summary_["secure_aggregation"]["rounds"].push_back(entry);

@@ -92,6 +92,7 @@ class StudyRunner {
     std::map<std::string, std::string> dropped;  // site -> reason
   };
   struct SecureOutcome {
+    int attempt = 0;
     std::vector<uint64_t> sum;
     std::vector<std::string> survivors;
     std::map<std::string, std::string> dropped;

@@ -70,7 +70,7 @@ absl::StatusOr<SiteConfig> LoadSiteConfig(const std::string& path) {
   }
 
   ASSIGN_OR_RETURN(ConfigNode data, root.Child("data"));
-  ASSIGN_OR_RETURN(config.data, data::ParseDataSource(data.yaml(), base, path));
+  ASSIGN_OR_RETURN(config.data, data::ParseDataSource(data, base));
 
   if (root.Has("poll")) {
     ASSIGN_OR_RETURN(ConfigNode poll, root.Child("poll"));

@@ -329,6 +329,29 @@ absl::Status TaskExecutor::CheckContext(const study::StudyPlan& plan, const v1::
   return absl::OkStatus();
 }
 
+std::string TaskExecutor::RoundKey(const v1::Task& task) {
+  return absl::StrCat(task.study_id(), "/", task.round());
+}
+
+absl::StatusOr<study::Encoded> TaskExecutor::EncodeStatistics(const v1::StatisticsResult& s,
+                                                              int features,
+                                                              const v1::SecAggContext& context) {
+  ASSIGN_OR_RETURN(study::StatisticsCodec codec,
+                   study::StatisticsCodec::Create(features, context.participants_size()));
+  return codec.Encode(s, rounding_gen_);
+}
+
+absl::StatusOr<study::Encoded> TaskExecutor::EncodeTraining(const study::StudyPlan& plan,
+                                                            const v1::RoundContribution& c,
+                                                            int features,
+                                                            const v1::SecAggContext& context) {
+  ASSIGN_OR_RETURN(study::TrainingCodec codec,
+                   study::TrainingCodec::Create(features + 1, plan.histogram_bins,
+                                                context.bits(), plan.secure_aggregation.clip,
+                                                context.participants_size()));
+  return codec.Encode(c, rounding_gen_);
+}
+
 absl::StatusOr<v1::TaskResult> TaskExecutor::Secure(const study::StudyPlan& plan,
                                                     const v1::Task& task,
                                                     const data::LocalDataset& data) {
@@ -343,6 +366,23 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Secure(const study::StudyPlan& plan
 
   v1::TaskResult result;
   v1::SecureAggregationResult* out = result.mutable_secure();
+  // Once this site has helped unmask a round's sum, it helps unmask no sum of
+  // that round over another set of sites: two such sums would reveal their
+  // difference. (The same set again, after a coordinator restart, reveals
+  // nothing new.)
+  if (secure.phase() == v1::PHASE_UNMASK) {
+    std::vector<std::string> survivors(secure.request().unmask().survivors().begin(),
+                                       secure.request().unmask().survivors().end());
+    std::sort(survivors.begin(), survivors.end());
+    auto earlier = answered_unmask_.find(RoundKey(task));
+    if (earlier != answered_unmask_.end() && earlier->second != survivors) {
+      const std::string why =
+          "this site already helped unmask a sum for this round over other sites";
+      util::LogWarn(ctx, absl::StrCat("declined ", task.task_id(), ": ", why));
+      out->set_declined(why);
+      return result;
+    }
+  }
   absl::Status response;
   if (secure.phase() == v1::PHASE_ADVERTISE_KEYS) {
     // A new round (or a retried one): forget older rounds of this study.
@@ -366,35 +406,44 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Secure(const study::StudyPlan& plan
     }
     secagg::SecAggClient& client = *it->second;
     if (secure.phase() == v1::PHASE_MASKED_INPUT) {
-      study::Encoded encoded;
+      absl::StatusOr<study::Encoded> encoded;
       if (secure.has_statistics()) {
         ASSIGN_OR_RETURN(v1::TaskResult stats, Statistics(plan, data));
-        ASSIGN_OR_RETURN(study::StatisticsCodec codec,
-                         study::StatisticsCodec::Create(features, context.participants_size()));
-        ASSIGN_OR_RETURN(encoded, codec.Encode(stats.statistics(), rounding_gen_));
+        encoded = EncodeStatistics(stats.statistics(), features, context);
       } else if (secure.has_train()) {
         ASSIGN_OR_RETURN(v1::RoundContribution contribution,
                          ComputeContribution(plan, secure.train(), task.round(), data, nullptr));
-        ASSIGN_OR_RETURN(study::TrainingCodec codec,
-                         study::TrainingCodec::Create(features + 1, plan.histogram_bins,
-                                                      context.bits(),
-                                                      plan.secure_aggregation.clip,
-                                                      context.participants_size()));
-        ASSIGN_OR_RETURN(encoded, codec.Encode(contribution, rounding_gen_));
+        encoded = EncodeTraining(plan, contribution, features, context);
       } else {
         return absl::InvalidArgumentError("masked-input phase without an input");
       }
-      if (encoded.num_clipped > 0) {
-        util::LogWarn(ctx, absl::StrCat(encoded.num_clipped,
-                                        " values were clipped to the plan's range"));
+      if (!encoded.ok()) {
+        // This site's numbers do not fit the plan's encoding: it sits this
+        // round out (and says why in its own log), it does not leave the study.
+        response = encoded.status();
+      } else {
+        if (encoded->num_clipped > 0) {
+          // Stays in this site's log: how many values were clipped says
+          // something about the site's data.
+          util::LogWarn(ctx, absl::StrCat(encoded->num_clipped, " values were clipped to ",
+                                          secure.has_statistics() ? "the statistics range"
+                                                                  : "the plan's clip range"));
+        }
+        auto masked = client.MaskInput(secure.request().masked_input(), encoded->values);
+        if (masked.ok()) *out->mutable_response()->mutable_masked_input() = *masked;
+        response = masked.status();
       }
-      out->set_num_clipped(encoded.num_clipped);
-      auto masked = client.MaskInput(secure.request().masked_input(), encoded.values);
-      if (masked.ok()) *out->mutable_response()->mutable_masked_input() = *masked;
-      response = masked.status();
     } else {
       auto handled = client.Handle(secure.request());
-      if (handled.ok()) *out->mutable_response() = *handled;
+      if (handled.ok()) {
+        *out->mutable_response() = *handled;
+        if (secure.phase() == v1::PHASE_UNMASK) {
+          std::vector<std::string> survivors(secure.request().unmask().survivors().begin(),
+                                             secure.request().unmask().survivors().end());
+          std::sort(survivors.begin(), survivors.end());
+          answered_unmask_.emplace(RoundKey(task), std::move(survivors));
+        }
+      }
       response = handled.status();
     }
   }

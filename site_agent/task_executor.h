@@ -24,6 +24,7 @@
 #include "common/data/loader.h"
 #include "site_agent/approval.h"
 #include "absl/random/random.h"
+#include "common/study/secure_codec.h"
 #include "crypto/random.h"
 #include "crypto/secagg/client.h"
 #include "crypto/signature.h"
@@ -88,6 +89,13 @@ class TaskExecutor {
   absl::Status CheckContext(const study::StudyPlan& plan, const v1::Task& task,
                             int features) const;
   absl::Status LoadIdentity();
+  absl::StatusOr<study::Encoded> EncodeStatistics(const v1::StatisticsResult& s, int features,
+                                                  const v1::SecAggContext& context);
+  absl::StatusOr<study::Encoded> EncodeTraining(const study::StudyPlan& plan,
+                                                const v1::RoundContribution& c, int features,
+                                                const v1::SecAggContext& context);
+  // "study/round": the unit within which a site helps unmask at most one sum.
+  static std::string RoundKey(const v1::Task& task);
 
   const SiteConfig& config_;
   BlobFetcher* fetcher_;
@@ -103,6 +111,8 @@ class TaskExecutor {
   std::shared_ptr<const crypto::Signer> signer_;
   std::map<std::string, std::unique_ptr<secagg::SecAggClient>> secagg_clients_;
   std::set<std::string> warned_plain_;  // plans already warned about
+  // RoundKey() -> the sorted survivors of the sum this site helped unmask.
+  std::map<std::string, std::vector<std::string>> answered_unmask_;
 };
 
 }  // namespace cohort::site

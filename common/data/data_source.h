@@ -32,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/util/config_node.h"
 #include "yaml-cpp/yaml.h"
 
 namespace cohort::data {
@@ -45,6 +46,11 @@ struct VariableMapping {
   std::vector<std::pair<std::string, std::string>> codes;
   // Markers meaning "missing" for this column, on top of the file's markers.
   std::vector<std::string> missing;
+  // 1-based config lines (0: unknown) of this mapping, of its column and of
+  // each code (parallel to `codes`), for the loader's config errors.
+  int line = 0;
+  int column_line = 0;
+  std::vector<int> code_lines;
 };
 
 // How the rows of the extract are split into training and test data.
@@ -68,6 +74,7 @@ struct SplitConfig {
 
 struct DataSourceConfig {
   std::string where;        // the config's name, used in config errors
+  int variables_line = 0;   // config line of data.variables (else of data)
   std::string path;         // as written in the config
   std::string resolved_path;  // path joined to the base dir; used to open
                               // the file and in data errors
@@ -81,12 +88,18 @@ struct DataSourceConfig {
 
 // Parses the `data:` node of a site config. Relative paths (data and split
 // file) are resolved against `base_dir` (usually the config's directory; ""
-// means the working directory). `where` prefixes errors, followed by the
-// field path, e.g.
-//   sites/cleveland.yaml: data.split.test_fraction: 1.5 is not in (0, 1)
+// means the working directory). Errors are util::ConfigNode errors, naming the
+// file, the line and the field path, e.g.
+//   sites/cleveland.yaml:9: field 'data.split.test_fraction': "1.5" is not a
+//   number in (0, 1)
 // Returns InvalidArgument for a missing or malformed field or an unknown key.
 // Does not touch the file system: a missing data file is reported by the
 // loader.
+absl::StatusOr<DataSourceConfig> ParseDataSource(const util::ConfigNode& data,
+                                                 const std::string& base_dir);
+
+// As above, for a bare YAML node; `where` names the config file in errors and
+// the node is taken to be at field path `data`.
 absl::StatusOr<DataSourceConfig> ParseDataSource(const YAML::Node& data_node,
                                                  const std::string& base_dir,
                                                  absl::string_view where);

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/data/csv_reader.h"
-#include "common/data/yaml_fields.h"
+#include "common/data/config_fields.h"
 #include "common/util/status_macros.h"
 
 namespace cohort::data {
@@ -33,6 +33,17 @@ constexpr size_t kMaxListed = 20;
 std::string QuoteValue(absl::string_view value) {
   if (value.size() <= kMaxQuotedValue) return Quote(value);
   return absl::StrCat(Quote(value.substr(0, kMaxQuotedValue)), "...");
+}
+
+// An error about field `field` of the site config (found while matching the
+// mapping against the study schema), in util::ConfigNode's format:
+// "FILE:LINE: field 'FIELD': MESSAGE". `line` 0 means unknown.
+absl::Status ConfigError(const DataSourceConfig& config, int line,
+                         absl::string_view field, absl::string_view message) {
+  std::string where = config.where;
+  if (line > 0) absl::StrAppend(&where, ":", line);
+  return absl::InvalidArgumentError(
+      absl::StrCat(where, ": field '", field, "': ", message));
 }
 
 std::string ListForMessage(const std::vector<std::string>& items) {
@@ -103,7 +114,7 @@ struct ColumnPlan {
 
 // Checks that a code's study value is valid for the variable.
 absl::Status CheckCodeTarget(const ColumnPlan& plan, const std::string& key,
-                             const std::string& target,
+                             const std::string& target, int line,
                              const DataSourceConfig& config) {
   const Variable& variable = *plan.variable;
   std::string problem;
@@ -132,9 +143,10 @@ absl::Status CheckCodeTarget(const ColumnPlan& plan, const std::string& key,
       break;
   }
   if (problem.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(config.where, ": data.variables.", variable.name, ".codes[",
-                   Quote(key), "]: ", problem));
+  return ConfigError(
+      config, line,
+      absl::StrCat("data.variables.", variable.name, ".codes[", Quote(key), "]"),
+      problem);
 }
 
 // Builds the plan of every study variable (features, then the outcome) from
@@ -151,10 +163,11 @@ absl::StatusOr<std::vector<ColumnPlan>> MakePlans(
     if (!known) {
       std::vector<std::string> names;
       for (const Variable* v : variables) names.push_back(v->name);
-      return absl::InvalidArgumentError(absl::StrCat(
-          config.where, ": data.variables.", name, ": '", name,
-          "' is not a variable of the study (variables: ",
-          ListForMessage(names), ")"));
+      return ConfigError(
+          config, mapping.line, absl::StrCat("data.variables.", name),
+          absl::StrCat("'", name,
+                       "' is not a variable of the study (variables: ",
+                       ListForMessage(names), ")"));
     }
   }
 
@@ -174,8 +187,11 @@ absl::StatusOr<std::vector<ColumnPlan>> MakePlans(
       missing.insert(missing.end(), mapping.missing.begin(),
                      mapping.missing.end());
       std::vector<std::string> keys;
-      for (const auto& [key, target] : mapping.codes) {
-        RETURN_IF_ERROR(CheckCodeTarget(plan, key, target, config));
+      for (size_t i = 0; i < mapping.codes.size(); ++i) {
+        const auto& [key, target] = mapping.codes[i];
+        const int line =
+            i < mapping.code_lines.size() ? mapping.code_lines[i] : 0;
+        RETURN_IF_ERROR(CheckCodeTarget(plan, key, target, line, config));
         keys.push_back(key);
         plan.code_targets.push_back(target);
       }
@@ -218,15 +234,18 @@ absl::Status ResolveColumns(const DataSourceConfig& config,
         config.header ? absl::StrCat("the header of ", config.resolved_path)
                       : std::string("data.columns");
     if (mapped) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          config.where, ": data.variables.", variable, ".column: variable '",
-          variable, "' maps to column '", plan.column, "', which is not in ",
-          list, " (columns: ", ListForMessage(names), ")"));
+      return ConfigError(
+          config, config.variables.at(variable).column_line,
+          absl::StrCat("data.variables.", variable, ".column"),
+          absl::StrCat("variable '", variable, "' maps to column '",
+                       plan.column, "', which is not in ", list,
+                       " (columns: ", ListForMessage(names), ")"));
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        config.where, ": data.variables: study variable '", variable,
-        "' is not mapped, and there is no column '", plan.column, "' in ",
-        list, " (columns: ", ListForMessage(names), ")"));
+    return ConfigError(
+        config, config.variables_line, "data.variables",
+        absl::StrCat("study variable '", variable,
+                     "' is not mapped, and there is no column '", plan.column,
+                     "' in ", list, " (columns: ", ListForMessage(names), ")"));
   }
   return absl::OkStatus();
 }

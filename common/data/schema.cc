@@ -1,170 +1,135 @@
 #include "common/data/schema.h"
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/data/yaml_fields.h"
+#include "common/data/config_fields.h"
 #include "common/util/status_macros.h"
 
 namespace cohort::data {
 namespace {
 
-using internal::CheckMapKeys;
-using internal::FieldError;
-using internal::FieldPath;
-using internal::IndexPath;
+using internal::AsBool;
+using internal::At;
+using internal::CheckKeys;
+using internal::OptionalChild;
 using internal::Quote;
-using internal::ScalarBool;
-using internal::ScalarList;
-using internal::ScalarString;
+using util::ConfigNode;
 
-absl::StatusOr<VariableType> ParseType(const YAML::Node& node,
-                                       absl::string_view where,
-                                       absl::string_view field) {
-  ASSIGN_OR_RETURN(std::string text, ScalarString(node, where, field));
+absl::StatusOr<VariableType> ParseType(const ConfigNode& node) {
+  ASSIGN_OR_RETURN(std::string text, node.AsString());
   if (text == "numeric") return VariableType::kNumeric;
   if (text == "binary") return VariableType::kBinary;
   if (text == "categorical") return VariableType::kCategorical;
-  return FieldError(
-      where, field, node,
-      absl::StrCat(Quote(text),
-                   " is not one of numeric, binary, categorical"));
+  return node.Error(absl::StrCat(
+      Quote(text), " is not one of numeric, binary, categorical"));
 }
 
-// Parses one variable map at `field` ("variables[2]" or "outcome").
-absl::StatusOr<Variable> ParseVariable(const YAML::Node& node,
-                                       absl::string_view where,
-                                       absl::string_view field) {
-  RETURN_IF_ERROR(CheckMapKeys(node, where, field,
-                               {"name", "type", "categories", "drop_first"}));
+// Parses one variable map ("variables[2]" or "outcome").
+absl::StatusOr<Variable> ParseVariable(const ConfigNode& node) {
+  RETURN_IF_ERROR(CheckKeys(node, {"name", "type", "categories", "drop_first"}));
   Variable variable;
-  const std::string name_field = FieldPath(field, "name");
-  const YAML::Node name = node["name"];
-  if (!name) return FieldError(where, name_field, node, "is required");
-  ASSIGN_OR_RETURN(variable.name, ScalarString(name, where, name_field));
-  if (variable.name.empty()) {
-    return FieldError(where, name_field, name, "must not be empty");
-  }
+  ASSIGN_OR_RETURN(ConfigNode name, node.Child("name"));
+  ASSIGN_OR_RETURN(variable.name, name.AsString());
+  if (variable.name.empty()) return name.Error("must not be empty");
 
-  const std::string type_field = FieldPath(field, "type");
-  const YAML::Node type = node["type"];
-  if (!type) return FieldError(where, type_field, node, "is required");
-  ASSIGN_OR_RETURN(variable.type, ParseType(type, where, type_field));
+  ASSIGN_OR_RETURN(ConfigNode type, node.Child("type"));
+  ASSIGN_OR_RETURN(variable.type, ParseType(type));
 
-  const YAML::Node categories = node["categories"];
-  const YAML::Node drop_first = node["drop_first"];
-  const std::string categories_field = FieldPath(field, "categories");
+  const std::optional<ConfigNode> categories = OptionalChild(node, "categories");
+  const std::optional<ConfigNode> drop_first = OptionalChild(node, "drop_first");
   if (variable.type != VariableType::kCategorical) {
     if (categories) {
-      return FieldError(where, categories_field, categories,
-                        "is only allowed for a categorical variable");
+      return categories->Error("is only allowed for a categorical variable");
     }
     if (drop_first) {
-      return FieldError(where, FieldPath(field, "drop_first"), drop_first,
-                        "is only allowed for a categorical variable");
+      return drop_first->Error("is only allowed for a categorical variable");
     }
     return variable;
   }
   if (!categories) {
-    return FieldError(where, categories_field, node,
-                      "is required for a categorical variable");
+    return At(node, node.yaml(), internal::ChildPath(node, "categories"))
+        .Error("is required for a categorical variable");
   }
-  ASSIGN_OR_RETURN(variable.categories,
-                   ScalarList(categories, where, categories_field));
+  ASSIGN_OR_RETURN(variable.categories, categories->AsStringList());
+  ASSIGN_OR_RETURN(std::vector<ConfigNode> elements, categories->Elements());
   std::set<std::string> seen;
   for (size_t i = 0; i < variable.categories.size(); ++i) {
     const std::string& category = variable.categories[i];
-    if (category.empty()) {
-      return FieldError(where, IndexPath(categories_field, i), categories[i],
-                        "must not be empty");
-    }
+    if (category.empty()) return elements[i].Error("must not be empty");
     if (!seen.insert(category).second) {
-      return FieldError(where, IndexPath(categories_field, i), categories[i],
-                        absl::StrCat("duplicate category ", Quote(category)));
+      return elements[i].Error(
+          absl::StrCat("duplicate category ", Quote(category)));
     }
   }
   if (variable.categories.size() < 2) {
-    return FieldError(where, categories_field, categories,
-                      "a categorical variable needs at least 2 categories");
+    return categories->Error(
+        "a categorical variable needs at least 2 categories");
   }
   if (drop_first) {
-    ASSIGN_OR_RETURN(variable.drop_first,
-                     ScalarBool(drop_first, where,
-                                FieldPath(field, "drop_first")));
+    ASSIGN_OR_RETURN(variable.drop_first, AsBool(*drop_first));
   }
   return variable;
 }
 
-absl::Status ParsePreprocessing(const YAML::Node& node, absl::string_view where,
-                                StudySchema& schema) {
-  const std::string field = "preprocessing";
-  RETURN_IF_ERROR(CheckMapKeys(node, where, field, {"missing", "standardize"}));
-  if (const YAML::Node missing = node["missing"]) {
-    const std::string missing_field = FieldPath(field, "missing");
-    ASSIGN_OR_RETURN(std::string text,
-                     ScalarString(missing, where, missing_field));
+absl::Status ParsePreprocessing(const ConfigNode& node, StudySchema& schema) {
+  RETURN_IF_ERROR(CheckKeys(node, {"missing", "standardize"}));
+  if (const std::optional<ConfigNode> missing = OptionalChild(node, "missing")) {
+    ASSIGN_OR_RETURN(std::string text, missing->AsString());
     if (text == "drop_row") {
       schema.missing = MissingPolicy::kDropRow;
     } else if (text == "impute_mean") {
       schema.missing = MissingPolicy::kImputeMean;
     } else {
-      return FieldError(
-          where, missing_field, missing,
+      return missing->Error(
           absl::StrCat(Quote(text), " is not one of drop_row, impute_mean"));
     }
   }
-  if (const YAML::Node standardize = node["standardize"]) {
-    ASSIGN_OR_RETURN(schema.standardize,
-                     ScalarBool(standardize, where,
-                                FieldPath(field, "standardize")));
+  if (const std::optional<ConfigNode> standardize =
+          OptionalChild(node, "standardize")) {
+    ASSIGN_OR_RETURN(schema.standardize, AsBool(*standardize));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<StudySchema> ParseStudySchemaOrThrow(const YAML::Node& node,
-                                                    absl::string_view where) {
-  if (!node.IsMap()) {
-    return FieldError(where, "", node, "the study plan must be a map");
-  }
+absl::StatusOr<StudySchema> ParseStudySchemaOrThrow(const ConfigNode& root) {
+  if (!root.IsMap()) return root.Error("the study plan must be a map");
   StudySchema schema;
   std::set<std::string> names;
 
-  const YAML::Node variables = node["variables"];
-  if (!variables) return FieldError(where, "variables", node, "is required");
-  if (!variables.IsSequence() || variables.size() == 0) {
-    return FieldError(where, "variables", variables,
-                      "must be a non-empty list of variables");
+  ASSIGN_OR_RETURN(ConfigNode variables, root.Child("variables"));
+  if (!variables.IsSequence() || variables.yaml().size() == 0) {
+    return variables.Error("must be a non-empty list of variables");
   }
-  for (size_t i = 0; i < variables.size(); ++i) {
-    const std::string field = IndexPath("variables", i);
-    ASSIGN_OR_RETURN(Variable variable,
-                     ParseVariable(variables[i], where, field));
+  ASSIGN_OR_RETURN(std::vector<ConfigNode> elements, variables.Elements());
+  for (const ConfigNode& element : elements) {
+    ASSIGN_OR_RETURN(Variable variable, ParseVariable(element));
     if (!names.insert(variable.name).second) {
-      return FieldError(where, FieldPath(field, "name"), variables[i]["name"],
-                        absl::StrCat("duplicate variable name ",
-                                     Quote(variable.name)));
+      return element.Child("name")->Error(
+          absl::StrCat("duplicate variable name ", Quote(variable.name)));
     }
     schema.features.push_back(std::move(variable));
   }
 
-  const YAML::Node outcome = node["outcome"];
-  if (!outcome) return FieldError(where, "outcome", node, "is required");
-  ASSIGN_OR_RETURN(schema.outcome, ParseVariable(outcome, where, "outcome"));
+  ASSIGN_OR_RETURN(ConfigNode outcome, root.Child("outcome"));
+  ASSIGN_OR_RETURN(schema.outcome, ParseVariable(outcome));
   if (schema.outcome.type != VariableType::kBinary) {
-    return FieldError(where, "outcome.type", outcome["type"],
-                      absl::StrCat("the outcome must be binary, not ",
-                                   VariableTypeName(schema.outcome.type)));
+    return outcome.Child("type")->Error(
+        absl::StrCat("the outcome must be binary, not ",
+                     VariableTypeName(schema.outcome.type)));
   }
   if (!names.insert(schema.outcome.name).second) {
-    return FieldError(where, "outcome.name", outcome["name"],
-                      absl::StrCat(Quote(schema.outcome.name),
-                                   " is also the name of a feature variable"));
+    return outcome.Child("name")->Error(
+        absl::StrCat(Quote(schema.outcome.name),
+                     " is also the name of a feature variable"));
   }
 
-  if (const YAML::Node preprocessing = node["preprocessing"]) {
-    RETURN_IF_ERROR(ParsePreprocessing(preprocessing, where, schema));
+  if (const std::optional<ConfigNode> preprocessing =
+          OptionalChild(root, "preprocessing")) {
+    RETURN_IF_ERROR(ParsePreprocessing(*preprocessing, schema));
   }
   return schema;
 }
@@ -212,16 +177,20 @@ int NumEncodedFeatures(const StudySchema& schema) {
   return n;
 }
 
-absl::StatusOr<StudySchema> ParseStudySchema(const YAML::Node& node,
-                                             absl::string_view where) {
+absl::StatusOr<StudySchema> ParseStudySchema(const util::ConfigNode& plan_root) {
   // The parser only uses non-throwing accessors; this is the backstop that
   // keeps a yaml-cpp exception from escaping the Status boundary.
   try {
-    return ParseStudySchemaOrThrow(node, where);
+    return ParseStudySchemaOrThrow(plan_root);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat(where, ": invalid study plan: ", e.what()));
+        absl::StrCat(plan_root.file(), ": invalid study plan: ", e.what()));
   }
+}
+
+absl::StatusOr<StudySchema> ParseStudySchema(const YAML::Node& node,
+                                             absl::string_view where) {
+  return ParseStudySchema(util::ConfigNode(node, std::string(where), ""));
 }
 
 }  // namespace cohort::data

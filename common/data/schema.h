@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/util/config_node.h"
 #include "yaml-cpp/yaml.h"
 
 namespace cohort::data {
@@ -68,15 +69,19 @@ int NumEncodedColumns(const Variable& variable);
 //   outcome: {name: disease, type: binary}
 //   preprocessing: {missing: drop_row, standardize: true}   # optional
 //
-// `where` (usually the plan's path) prefixes every error message, followed by
-// the field path, e.g.
-//   plan.yaml: variables[2].type: "numbr" is not one of numeric, binary,
-//   categorical (line 4, column 27)
+// Errors are util::ConfigNode errors, naming the file, the line and the
+// field path, e.g.
+//   plan.yaml:4: field 'variables[2].type': "numbr" is not one of numeric,
+//   binary, categorical
 // Returns InvalidArgument for a missing or malformed field, an unknown key in
 // a variable, the outcome or preprocessing, an empty or duplicate name
 // (features and outcome share one namespace), a categorical variable with
 // fewer than two distinct categories, categories/drop_first on a
 // non-categorical variable, or a non-binary outcome.
+absl::StatusOr<StudySchema> ParseStudySchema(const util::ConfigNode& plan_root);
+
+// As above, for a bare YAML document; `where` (usually the plan's path) names
+// the file in errors.
 absl::StatusOr<StudySchema> ParseStudySchema(const YAML::Node& node,
                                              absl::string_view where);
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/util/config_node.h"
 #include "common/util/status_macros.h"
+#include "crypto/secagg/encoding.h"
 #include "crypto/files.h"
 #include "crypto/sha256.h"
 
@@ -98,6 +99,14 @@ absl::Status ParseSecureAggregation(const ConfigNode& root, StudyPlan& plan) {
   }
   if (sa.bits < 16 || sa.bits > 62) return field("bits").Error("must be between 16 and 62");
   if (!(sa.clip > 0)) return field("clip").Error("must be > 0");
+  // The sum of n encoded updates must fit in `bits` without wrapping.
+  if (auto encoder = secagg::VectorEncoder::Create(
+          {.bits = sa.bits, .clip = sa.clip, .max_summands = n});
+      !encoder.ok()) {
+    return field("clip").Error(absl::StrCat(
+        "clip ", sa.clip, " leaves no room to sum ", n, " sites in ", sa.bits,
+        " bits; raise bits or lower clip (", encoder.status().message(), ")"));
+  }
   return absl::OkStatus();
 }
 
@@ -204,7 +213,7 @@ absl::StatusOr<StudyPlan> ParseStudyPlan(absl::string_view text,
     }
   }
 
-  ASSIGN_OR_RETURN(plan.schema, data::ParseStudySchema(root.yaml(), file));
+  ASSIGN_OR_RETURN(plan.schema, data::ParseStudySchema(root));
   RETURN_IF_ERROR(ParseSecureAggregation(root, plan));
   return plan;
 }

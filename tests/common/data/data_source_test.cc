@@ -69,6 +69,23 @@ TEST(ParseDataSourceTest, Defaults) {
   EXPECT_EQ(config->split.kind, SplitConfig::Kind::kNone);
 }
 
+// Booleans take every YAML 1.1 spelling yaml-cpp knows, not only ConfigNode's.
+TEST(ParseDataSourceTest, HeaderAcceptsYamlBooleanSpellings) {
+  absl::StatusOr<DataSourceConfig> config =
+      Parse("data: {path: x.csv, header: Yes}");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->header);
+}
+
+// An explicit null is a malformed value, not "use the default".
+TEST(ParseDataSourceTest, NullOptionalFieldIsRejected) {
+  absl::StatusOr<DataSourceConfig> config =
+      Parse("data: {path: x.csv, header: true, delimiter: ~}");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "site.yaml:1: field 'data.delimiter': expected a single value");
+}
+
 TEST(ParseDataSourceTest, AbsolutePathIsKeptAndPathsAreNormalized) {
   absl::StatusOr<DataSourceConfig> config =
       Parse("data: {path: /data/x.csv, header: true,"
@@ -121,70 +138,73 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::ValuesIn(std::vector<SourceErrorCase>{
         {.name = "NoDataSection",
          .yaml = "site: x",
-         .message = "site.yaml: data: must be a map"},
+         .message = "site.yaml: field 'data': expected a mapping"},
         {.name = "UnknownKey",
          .yaml = "data: {path: x.csv, header: true, colour: red}",
-         .message = "site.yaml: data: unknown key \"colour\" (allowed: path, "
-                    "header, columns, delimiter, missing, variables, split)"},
+         .message = "site.yaml:1: field 'data.colour': unknown field (allowed here: "
+                    "path, header, columns, delimiter, missing, variables, "
+                    "split)"},
         {.name = "MissingPath",
          .yaml = "data: {header: true}",
-         .message = "site.yaml: data.path: is required"},
+         .message = "site.yaml:1: field 'data.path' is required"},
         {.name = "HeaderNotBool",
          .yaml = "data: {path: x.csv, header: sometimes}",
-         .message = "site.yaml: data.header: \"sometimes\" is not a boolean"},
+         .message = "site.yaml:1: field 'data.header': \"sometimes\" is not true or "
+                    "false"},
         {.name = "ColumnsRequiredWithoutHeader",
          .yaml = "data: {path: x.csv}",
-         .message = "site.yaml: data.columns: is required when header is "
-                    "false"},
+         .message = "site.yaml:1: field 'data.columns': is required when header "
+                    "is false"},
         {.name = "ColumnsWithHeader",
          .yaml = "data: {path: x.csv, header: true, columns: [a]}",
-         .message = "site.yaml: data.columns: must not be given when header "
-                    "is true"},
+         .message = "site.yaml:1: field 'data.columns': must not be given when "
+                    "header is true"},
         {.name = "DuplicateColumn",
          .yaml = "data: {path: x.csv, columns: [a, b, a]}",
-         .message = "site.yaml: data.columns[2]: duplicate column \"a\""},
+         .message = "site.yaml:1: field 'data.columns[2]': duplicate column "
+                    "\"a\""},
         {.name = "LongDelimiter",
          .yaml = "data: {path: x.csv, header: true, delimiter: ';;'}",
-         .message = "site.yaml: data.delimiter: \";;\" is not a single "
-                    "character"},
+         .message = "site.yaml:1: field 'data.delimiter': \";;\" is not a "
+                    "single character"},
         {.name = "UnknownMappingKey",
          .yaml = "data: {path: x.csv, header: true,"
                  " variables: {cp: {col: chest_pain}}}",
-         .message = "site.yaml: data.variables.cp: unknown key \"col\" "
-                    "(allowed: column, codes, missing)"},
+         .message = "site.yaml:1: field 'data.variables.cp.col': unknown field "
+                    "(allowed here: column, codes, missing)"},
         {.name = "CodesNotAMap",
          .yaml = "data: {path: x.csv, header: true,"
                  " variables: {cp: {codes: [1, 2]}}}",
-         .message = "site.yaml: data.variables.cp.codes: must be a non-empty "
-                    "map"},
+         .message = "site.yaml:1: field 'data.variables.cp.codes': must be a "
+                    "non-empty map"},
         {.name = "CodeValueNotScalar",
          .yaml = "data: {path: x.csv, header: true,"
                  " variables: {cp: {codes: {\"1\": [a]}}}}",
-         .message = "site.yaml: data.variables.cp.codes[\"1\"]: must be a "
-                    "scalar"},
+         .message = "site.yaml:1: field 'data.variables.cp.codes[\"1\"]': "
+                    "expected a single value"},
         {.name = "SplitBothKinds",
          .yaml = "data: {path: x.csv, header: true,"
                  " split: {file: s.csv, test_fraction: 0.3, seed: 1}}",
-         .message = "site.yaml: data.split: give either file or "
+         .message = "site.yaml:1: field 'data.split': give either file or "
                     "test_fraction and seed, not both"},
         {.name = "SplitFractionOutOfRange",
          .yaml = "data: {path: x.csv, header: true,"
                  " split: {test_fraction: 1.5, seed: 1}}",
-         .message = "site.yaml: data.split.test_fraction: \"1.5\" is not a "
-                    "number in (0, 1)"},
+         .message = "site.yaml:1: field 'data.split.test_fraction': \"1.5\" is "
+                    "not a number in (0, 1)"},
         {.name = "SplitSeedMissing",
          .yaml = "data: {path: x.csv, header: true,"
                  " split: {test_fraction: 0.3}}",
-         .message = "site.yaml: data.split: needs either file, or "
+         .message = "site.yaml:1: field 'data.split': needs either file, or "
                     "test_fraction and seed"},
         {.name = "SplitSeedNegative",
          .yaml = "data: {path: x.csv, header: true,"
                  " split: {test_fraction: 0.3, seed: -4}}",
-         .message = "site.yaml: data.split.seed: \"-4\" is not a "
+         .message = "site.yaml:1: field 'data.split.seed': \"-4\" is not a "
                     "non-negative integer"},
         {.name = "SplitUnknownKey",
          .yaml = "data: {path: x.csv, header: true, split: {fold: a}}",
-         .message = "site.yaml: data.split: unknown key \"fold\""},
+         .message = "site.yaml:1: field 'data.split.fold': unknown field"},
     }),
     [](const ::testing::TestParamInfo<SourceErrorCase>& info) {
       return info.param.name;

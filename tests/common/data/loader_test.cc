@@ -279,21 +279,24 @@ std::vector<LoadErrorCase> ErrorCases() {
        F("no_such.csv") + ": no such file", true},
       {"MappedColumnNotInColumns",
        Site("good.csv", "    chol: {column: cholesterol}\n"), kInvalid,
-       "site.yaml: data.variables.chol.column: variable 'chol' maps to "
+       "site.yaml:7: field 'data.variables.chol.column': variable "
+       "'chol' maps to "
        "column 'cholesterol', which is not in data.columns (columns: age, "
        "sex, cp, chol, num)",
        true},
       {"UnmappedVariableNotInHeader",
        "data:\n  path: good_header.csv\n  header: true\n  delimiter: \";\"\n",
        kInvalid,
-       "site.yaml: data.variables: study variable 'age' is not mapped, and "
+       "site.yaml:2: field 'data.variables': study variable 'age' is "
+       "not mapped, and "
        "there is no column 'age' in the header of " +
            F("good_header.csv") +
            " (columns: Age, Sex, ChestPain, Chol, Num)",
        true},
       {"MappingForUnknownVariable", Site("good.csv", "    thal: {}\n"),
        kInvalid,
-       "site.yaml: data.variables.thal: 'thal' is not a variable of the "
+       "site.yaml:7: field 'data.variables.thal': 'thal' is not a "
+       "variable of the "
        "study (variables: age, sex, cp, chol, disease)",
        true},
       {"CodeTargetNotACategory",
@@ -301,13 +304,15 @@ std::vector<LoadErrorCase> ErrorCases() {
                     "  columns: [age, sex, cp, chol, num]\n"
                     "  variables:\n    cp: {codes: {\"1\": typical}}\n"),
        kInvalid,
-       "site.yaml: data.variables.cp.codes[\"1\"]: \"typical\" is not a "
+       "site.yaml:5: field 'data.variables.cp.codes[\"1\"]': "
+       "\"typical\" is not a "
        "category of variable 'cp'",
        false},
       {"OutcomeCodeTargetNotBinary",
        Site("good.csv", "", "{column: num, codes: {\"0\": 0, \"1\": 2}}"),
        kInvalid,
-       "site.yaml: data.variables.disease.codes[\"1\"]: \"2\" is not 0 or 1",
+       "site.yaml:6: field 'data.variables.disease.codes[\"1\"]': "
+       "\"2\" is not 0 or 1",
        false},
       {"SplitFoldNotTrainOrTest", WithSplit("split_bad_fold.csv"), kInvalid,
        F("split_bad_fold.csv") +

@@ -98,84 +98,84 @@ INSTANTIATE_TEST_SUITE_P(
                              "  - {name: a, type: numeric}\n"
                              "  - {name: b, type: binary}\n"
                              "  - {name: c, type: numbr}\n") + kOutcome,
-         .message = "plan.yaml: variables[2].type: \"numbr\" is not one of "
-                    "numeric, binary, categorical (line 4, column 21)"},
+         .message = "plan.yaml:4: field 'variables[2].type': \"numbr\" is not "
+                    "one of numeric, binary, categorical"},
         {.name = "MissingVariables",
          .yaml = kOutcome,
-         .message = "plan.yaml: variables: is required"},
+         .message = "plan.yaml:1: field 'variables' is required"},
         {.name = "EmptyVariables",
          .yaml = std::string("variables: []\n") + kOutcome,
-         .message = "plan.yaml: variables: must be a non-empty list"},
+         .message = "plan.yaml:1: field 'variables': must be a non-empty list"},
         {.name = "MissingName",
          .yaml = std::string("variables: [{type: numeric}]\n") + kOutcome,
-         .message = "plan.yaml: variables[0].name: is required"},
+         .message = "plan.yaml:1: field 'variables[0].name' is required"},
         {.name = "EmptyName",
          .yaml = std::string("variables: [{name: '', type: numeric}]\n") +
                  kOutcome,
-         .message = "plan.yaml: variables[0].name: must not be empty"},
+         .message = "plan.yaml:1: field 'variables[0].name': must not be empty"},
         {.name = "DuplicateName",
          .yaml = std::string("variables:\n"
                              "  - {name: a, type: numeric}\n"
                              "  - {name: a, type: binary}\n") + kOutcome,
-         .message = "plan.yaml: variables[1].name: duplicate variable name "
-                    "\"a\""},
+         .message = "plan.yaml:3: field 'variables[1].name': duplicate variable "
+                    "name \"a\""},
         {.name = "UnknownVariableKey",
          .yaml = std::string("variables: [{name: a, type: numeric, "
                              "unit: mm}]\n") + kOutcome,
-         .message = "plan.yaml: variables[0]: unknown key \"unit\" (allowed: "
-                    "name, type, categories, drop_first)"},
+         .message = "plan.yaml:1: field 'variables[0].unit': unknown field "
+                    "(allowed here: name, type, categories, drop_first)"},
         {.name = "OneCategory",
          .yaml = std::string("variables: [{name: a, type: categorical, "
                              "categories: [x]}]\n") + kOutcome,
-         .message = "plan.yaml: variables[0].categories: a categorical "
-                    "variable needs at least 2 categories"},
+         .message = "plan.yaml:1: field 'variables[0].categories': a "
+                    "categorical variable needs at least 2 categories"},
         {.name = "DuplicateCategory",
          .yaml = std::string("variables: [{name: a, type: categorical, "
                              "categories: [x, y, x]}]\n") + kOutcome,
-         .message = "plan.yaml: variables[0].categories[2]: duplicate "
+         .message = "plan.yaml:1: field 'variables[0].categories[2]': duplicate "
                     "category \"x\""},
         {.name = "CategoricalWithoutCategories",
          .yaml = std::string("variables: [{name: a, type: categorical}]\n") +
                  kOutcome,
-         .message = "plan.yaml: variables[0].categories: is required for a "
-                    "categorical variable"},
+         .message = "plan.yaml:1: field 'variables[0].categories': is required "
+                    "for a categorical variable"},
         {.name = "CategoriesOnNumeric",
          .yaml = std::string("variables: [{name: a, type: numeric, "
                              "categories: [x, y]}]\n") + kOutcome,
-         .message = "plan.yaml: variables[0].categories: is only allowed for "
-                    "a categorical variable"},
+         .message = "plan.yaml:1: field 'variables[0].categories': is only "
+                    "allowed for a categorical variable"},
         {.name = "DropFirstNotBool",
          .yaml = std::string("variables: [{name: a, type: categorical, "
                              "categories: [x, y], drop_first: maybe}]\n") +
                  kOutcome,
-         .message = "plan.yaml: variables[0].drop_first: \"maybe\" is not a "
-                    "boolean"},
+         .message = "plan.yaml:1: field 'variables[0].drop_first': \"maybe\" is "
+                    "not true or false"},
         {.name = "OutcomeNotBinary",
          .yaml = "variables: [{name: a, type: numeric}]\n"
                  "outcome: {name: y, type: numeric}\n",
-         .message = "plan.yaml: outcome.type: the outcome must be binary, not "
-                    "numeric"},
+         .message = "plan.yaml:2: field 'outcome.type': the outcome must be "
+                    "binary, not numeric"},
         {.name = "MissingOutcome",
          .yaml = "variables: [{name: a, type: numeric}]\n",
-         .message = "plan.yaml: outcome: is required"},
+         .message = "plan.yaml:1: field 'outcome' is required"},
         {.name = "OutcomeNamedLikeFeature",
          .yaml = "variables: [{name: a, type: numeric}]\n"
                  "outcome: {name: a, type: binary}\n",
-         .message = "plan.yaml: outcome.name: \"a\" is also the name of a "
-                    "feature variable"},
+         .message = "plan.yaml:2: field 'outcome.name': \"a\" is also the name "
+                    "of a feature variable"},
         {.name = "UnknownPreprocessingKey",
          .yaml = std::string("variables: [{name: a, type: numeric}]\n") +
                  kOutcome + "preprocessing: {missing: drop_row, scale: true}\n",
-         .message = "plan.yaml: preprocessing: unknown key \"scale\" "
-                    "(allowed: missing, standardize)"},
+         .message = "plan.yaml:3: field 'preprocessing.scale': unknown field "
+                    "(allowed here: missing, standardize)"},
         {.name = "UnknownMissingPolicy",
          .yaml = std::string("variables: [{name: a, type: numeric}]\n") +
                  kOutcome + "preprocessing: {missing: impute_median}\n",
-         .message = "plan.yaml: preprocessing.missing: \"impute_median\" is "
-                    "not one of drop_row, impute_mean"},
+         .message = "plan.yaml:3: field 'preprocessing.missing': "
+                    "\"impute_median\" is not one of drop_row, impute_mean"},
         {.name = "RootNotAMap",
          .yaml = "[1, 2]",
-         .message = "plan.yaml: the study plan must be a map"},
+         .message = "plan.yaml:1: the study plan must be a map"},
     }),
     [](const ::testing::TestParamInfo<SchemaErrorCase>& info) {
       return info.param.name;

@@ -98,6 +98,12 @@ TEST(StudyPlanTest, MinimalPlanParsesWithDefaults) {
   EXPECT_EQ(plan->training.batch_size, 32);
   EXPECT_EQ(plan->aggregation, "fedavg");
   EXPECT_EQ(data::NumEncodedFeatures(plan->schema), 1);
+  // Secure aggregation is on unless a plan turns it off: t = n/2 + 1, a
+  // complete neighbour graph, 32-bit sums.
+  EXPECT_TRUE(plan->secure_aggregation.enabled);
+  EXPECT_EQ(plan->secure_aggregation.threshold, 2);
+  EXPECT_EQ(plan->secure_aggregation.degree, 2);
+  EXPECT_EQ(plan->secure_aggregation.bits, 32);
 }
 
 TEST(StudyPlanTest, MinSitesDefaultsToAllSites) {
@@ -220,6 +226,30 @@ const InvalidPlanCase kInvalidPlans[] = {
      .to = "study_id: my study",
      .error = "plan.yaml:1: field 'study_id': must be 1-64 characters of a-z, 0-9, '.', '_' "
               "or '-', starting with a letter or digit"},
+    {.name = "SecureAggregationThresholdOfOne",
+     .from = "rounds: 3",
+     .to = "rounds: 3\nsecure_aggregation: {threshold: 1}",
+     .error = "plan.yaml:5: field 'secure_aggregation.threshold': must be at least 2 and at "
+              "most degree + 1 (3)"},
+    {.name = "SecureAggregationThresholdAboveNeighbourhood",
+     .from = "rounds: 3",
+     .to = "rounds: 3\nsecure_aggregation: {degree: 1, threshold: 3}",
+     .error = "plan.yaml:5: field 'secure_aggregation.threshold': must be at least 2 and at "
+              "most degree + 1 (2)"},
+    {.name = "SecureAggregationDegreeTooLarge",
+     .from = "rounds: 3",
+     .to = "rounds: 3\nsecure_aggregation: {degree: 3}",
+     .error = "plan.yaml:5: field 'secure_aggregation.degree': must be between 1 and the number "
+              "of sites - 1 (2)"},
+    {.name = "SecureAggregationSumWouldWrap",
+     .from = "rounds: 3",
+     .to = "rounds: 3\nsecure_aggregation: {bits: 16, clip: 20000}",
+     .error = AllOf(StartsWith("plan.yaml:5: field 'secure_aggregation.clip': clip 20000 leaves "
+                               "no room to sum 3 sites in 16 bits"))},
+    {.name = "SecureAggregationUnknownKey",
+     .from = "rounds: 3",
+     .to = "rounds: 3\nsecure_aggregation: {treshold: 2}",
+     .error = StartsWith("plan.yaml:5: field 'secure_aggregation.treshold': unknown field")},
     {.name = "YamlSyntaxError",
      .from = "sites: [a, b, c]",
      .to = "sites: [a, b, c",
