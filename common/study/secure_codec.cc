@@ -16,6 +16,20 @@ int64_t MaxCount(int bits, int summands) {
   return ((int64_t{1} << (bits - 1)) - 1) / summands;
 }
 
+// Both layouts are a real channel followed by an integer channel.
+absl::StatusOr<Encoded> EncodeChannels(const secagg::VectorEncoder& real_encoder,
+                                       const secagg::IntegerEncoder& integer_encoder,
+                                       absl::Span<const double> reals,
+                                       absl::Span<const int64_t> ints, absl::BitGenRef gen) {
+  ASSIGN_OR_RETURN(secagg::EncodedVector real, real_encoder.Encode(reals, gen));
+  ASSIGN_OR_RETURN(std::vector<uint64_t> integer, integer_encoder.Encode(ints));
+  Encoded out;
+  out.values = std::move(real.values);
+  out.values.insert(out.values.end(), integer.begin(), integer.end());
+  out.num_clipped = real.num_clipped;
+  return out;
+}
+
 absl::Status CheckLength(absl::Span<const uint64_t> sum, int64_t expected) {
   if (static_cast<int64_t>(sum.size()) != expected) {
     return absl::InvalidArgumentError(
@@ -60,7 +74,6 @@ absl::StatusOr<Encoded> TrainingCodec::Encode(const v1::RoundContribution& c,
   std::vector<double> reals(c.weighted_delta().begin(), c.weighted_delta().end());
   reals.push_back(c.train_loss_sum());
   reals.push_back(m.loss_sum());
-  ASSIGN_OR_RETURN(secagg::EncodedVector real, real_.Encode(reals, gen));
 
   const double weight = std::round(c.weight());
   std::vector<int64_t> ints = {static_cast<int64_t>(weight), m.n(), m.correct(),
@@ -68,13 +81,7 @@ absl::StatusOr<Encoded> TrainingCodec::Encode(const v1::RoundContribution& c,
                                m.false_negative()};
   for (int b = 0; b < bins_; ++b) ints.push_back(has_metrics ? m.positive_histogram(b) : 0);
   for (int b = 0; b < bins_; ++b) ints.push_back(has_metrics ? m.negative_histogram(b) : 0);
-  ASSIGN_OR_RETURN(std::vector<uint64_t> integer, integer_.Encode(ints));
-
-  Encoded out;
-  out.values = std::move(real.values);
-  out.values.insert(out.values.end(), integer.begin(), integer.end());
-  out.num_clipped = real.num_clipped;
-  return out;
+  return EncodeChannels(real_, integer_, reals, ints, gen);
 }
 
 absl::StatusOr<v1::RoundContribution> TrainingCodec::Decode(absl::Span<const uint64_t> sum,
@@ -125,17 +132,11 @@ absl::StatusOr<Encoded> StatisticsCodec::Encode(const v1::StatisticsResult& s,
   }
   std::vector<double> reals(s.sum().begin(), s.sum().end());
   reals.insert(reals.end(), s.sum_squares().begin(), s.sum_squares().end());
-  ASSIGN_OR_RETURN(secagg::EncodedVector real, real_.Encode(reals, gen));
   std::vector<int64_t> ints;
   for (double c : s.count()) ints.push_back(static_cast<int64_t>(std::llround(c)));
   ints.push_back(s.num_train());
   ints.push_back(s.num_test());
-  ASSIGN_OR_RETURN(std::vector<uint64_t> integer, integer_.Encode(ints));
-  Encoded out;
-  out.values = std::move(real.values);
-  out.values.insert(out.values.end(), integer.begin(), integer.end());
-  out.num_clipped = real.num_clipped;
-  return out;
+  return EncodeChannels(real_, integer_, reals, ints, gen);
 }
 
 absl::StatusOr<v1::StatisticsResult> StatisticsCodec::Decode(absl::Span<const uint64_t> sum,
