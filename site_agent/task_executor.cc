@@ -1,6 +1,7 @@
 #include "site_agent/task_executor.h"
 
 #include <cmath>
+#include <filesystem>
 #include <functional>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,7 @@
 #include "common/study/proto_convert.h"
 #include "common/util/logging.h"
 #include "common/util/status_macros.h"
+#include "nlohmann/json.hpp"
 #include "common/study/secure_codec.h"
 #include "crypto/files.h"
 #include "absl/strings/match.h"
@@ -329,6 +331,49 @@ absl::Status TaskExecutor::CheckContext(const study::StudyPlan& plan, const v1::
   return absl::OkStatus();
 }
 
+std::string TaskExecutor::UnmaskRecordPath() const {
+  return config_.state_dir + "/secure-aggregation/unmasked.json";
+}
+
+absl::Status TaskExecutor::LoadUnmaskRecord() {
+  if (unmask_record_loaded_) return absl::OkStatus();
+  const std::string path = UnmaskRecordPath();
+  if (std::filesystem::exists(path)) {
+    ASSIGN_OR_RETURN(std::string text, crypto::ReadFile(path));
+    nlohmann::json record = nlohmann::json::parse(text, nullptr, false);
+    if (record.is_discarded() || !record.is_object()) {
+      return absl::DataLossError(absl::StrCat(path, ": not a JSON object"));
+    }
+    for (const auto& [key, survivors] : record.items()) {
+      if (!survivors.is_array()) {
+        return absl::DataLossError(absl::StrCat(path, ": entry \"", key, "\" is not a list"));
+      }
+      std::vector<std::string> sites;
+      for (const auto& site : survivors) {
+        if (!site.is_string()) {
+          return absl::DataLossError(absl::StrCat(path, ": entry \"", key, "\" is malformed"));
+        }
+        sites.push_back(site.get<std::string>());
+      }
+      answered_unmask_[key] = std::move(sites);
+    }
+  }
+  unmask_record_loaded_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status TaskExecutor::SaveUnmaskRecord() const {
+  nlohmann::json record = nlohmann::json::object();
+  for (const auto& [key, survivors] : answered_unmask_) record[key] = survivors;
+  std::error_code ec;
+  std::filesystem::create_directories(config_.state_dir + "/secure-aggregation", ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat(config_.state_dir, ": cannot create folder: ",
+                                            ec.message()));
+  }
+  return crypto::WriteFileAtomically(UnmaskRecordPath(), record.dump(1) + "\n", 0600);
+}
+
 std::string TaskExecutor::RoundKey(const v1::Task& task) {
   return absl::StrCat(task.study_id(), "/", task.round());
 }
@@ -370,6 +415,11 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Secure(const study::StudyPlan& plan
   // that round over another set of sites: two such sums would reveal their
   // difference. (The same set again, after a coordinator restart, reveals
   // nothing new.)
+  if (absl::Status loaded = LoadUnmaskRecord(); !loaded.ok()) {
+    util::LogError(ctx, std::string(loaded.message()));
+    out->set_declined("the site cannot read its record of unmasked rounds; see its log");
+    return result;
+  }
   if (secure.phase() == v1::PHASE_UNMASK) {
     std::vector<std::string> survivors(secure.request().unmask().survivors().begin(),
                                        secure.request().unmask().survivors().end());
@@ -435,16 +485,18 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Secure(const study::StudyPlan& plan
       }
     } else {
       auto handled = client.Handle(secure.request());
-      if (handled.ok()) {
-        *out->mutable_response() = *handled;
-        if (secure.phase() == v1::PHASE_UNMASK) {
-          std::vector<std::string> survivors(secure.request().unmask().survivors().begin(),
-                                             secure.request().unmask().survivors().end());
-          std::sort(survivors.begin(), survivors.end());
-          answered_unmask_.emplace(RoundKey(task), std::move(survivors));
-        }
-      }
       response = handled.status();
+      if (handled.ok() && secure.phase() == v1::PHASE_UNMASK) {
+        // Durable before the shares leave: a restarted agent still knows
+        // which sum of this round it helped unmask.
+        std::vector<std::string> survivors(secure.request().unmask().survivors().begin(),
+                                           secure.request().unmask().survivors().end());
+        std::sort(survivors.begin(), survivors.end());
+        const bool is_new = answered_unmask_.emplace(RoundKey(task), survivors).second;
+        response = SaveUnmaskRecord();
+        if (!response.ok() && is_new) answered_unmask_.erase(RoundKey(task));
+      }
+      if (response.ok()) *out->mutable_response() = *handled;
     }
   }
   if (!response.ok()) {

@@ -96,6 +96,9 @@ class TaskExecutor {
                                                 const v1::SecAggContext& context);
   // "study/round": the unit within which a site helps unmask at most one sum.
   static std::string RoundKey(const v1::Task& task);
+  std::string UnmaskRecordPath() const;
+  absl::Status LoadUnmaskRecord();
+  absl::Status SaveUnmaskRecord() const;
 
   const SiteConfig& config_;
   BlobFetcher* fetcher_;
@@ -111,8 +114,10 @@ class TaskExecutor {
   std::shared_ptr<const crypto::Signer> signer_;
   std::map<std::string, std::unique_ptr<secagg::SecAggClient>> secagg_clients_;
   std::set<std::string> warned_plain_;  // plans already warned about
-  // RoundKey() -> the sorted survivors of the sum this site helped unmask.
+  // RoundKey() -> the sorted survivors of the sum this site helped unmask,
+  // kept durably in <state_dir>/secure-aggregation/unmasked.json.
   std::map<std::string, std::vector<std::string>> answered_unmask_;
+  bool unmask_record_loaded_ = false;
 };
 
 }  // namespace cohort::site

@@ -500,6 +500,38 @@ TEST_F(SecureTaskTest, MatchingContextGetsSignedKeys) {
   EXPECT_FALSE(keys.signature().empty());
 }
 
+TEST_F(SecureTaskTest, UnmaskOfAnotherSiteSetForAnUnmaskedRoundIsDeclinedAfterARestart) {
+  // What an earlier run of this agent recorded before releasing its shares.
+  const std::string record = config_.state_dir + "/secure-aggregation/unmasked.json";
+  std::filesystem::create_directories(std::filesystem::path(record).parent_path());
+  ASSERT_TRUE(crypto::WriteFileAtomically(
+                  record, R"({"heart-disease/1": ["cleveland", "hungarian", "switzerland", "va"]})",
+                  0600)
+                  .ok());
+  v1::Task task = AdvertiseTask();
+  task.set_task_id("heart-disease/y/r1/a1/unmask/cleveland");
+  task.mutable_secure()->set_phase(v1::PHASE_UNMASK);
+  for (const char* s : {"cleveland", "hungarian", "va"}) {
+    task.mutable_secure()->mutable_request()->mutable_unmask()->add_survivors(s);
+  }
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(task);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->has_secure()) << result->DebugString();
+  EXPECT_FALSE(result->secure().has_response());
+  EXPECT_THAT(result->secure().declined(),
+              HasSubstr("already helped unmask a sum for this round over other sites"));
+}
+
+TEST_F(SecureTaskTest, UnreadableUnmaskRecordDeclinesRatherThanForgets) {
+  const std::string record = config_.state_dir + "/secure-aggregation/unmasked.json";
+  std::filesystem::create_directories(std::filesystem::path(record).parent_path());
+  ASSERT_TRUE(crypto::WriteFileAtomically(record, "{not json", 0600).ok());
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(AdvertiseTask());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_THAT(result->secure().declined(), HasSubstr("cannot read its record"));
+  EXPECT_FALSE(result->secure().has_response());
+}
+
 struct WeakenedContext {
   std::string name;
   std::function<void(v1::SecAggContext&)> edit;
