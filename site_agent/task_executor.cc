@@ -469,8 +469,12 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Secure(const study::StudyPlan& plan
       }
       if (!encoded.ok()) {
         // This site's numbers do not fit the plan's encoding: it sits this
-        // round out (and says why in its own log), it does not leave the study.
-        response = encoded.status();
+        // round out, it does not leave the study. The detail (which value)
+        // stays in this site's log.
+        util::LogWarn(ctx, absl::StrCat("cannot encode this site's input: ",
+                                        encoded.status().message()));
+        response = absl::FailedPreconditionError(
+            "this site's values do not fit the plan's encoding; the site's log has the details");
       } else {
         if (encoded->num_clipped > 0) {
           // Stays in this site's log: how many values were clipped says
