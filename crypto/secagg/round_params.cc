@@ -1,5 +1,8 @@
 #include "crypto/secagg/round_params.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <openssl/crypto.h>
 
 #include <array>
@@ -222,6 +225,51 @@ absl::StatusOr<std::vector<uint64_t>> UnpackValues(absl::string_view packed, int
     out[i] = v;
   }
   return out;
+}
+
+absl::Status CheckPackedValues(absl::string_view packed, int bits, size_t count) {
+  const size_t width = (static_cast<size_t>(bits) + 7) / 8;
+  if (packed.size() != count * width) {
+    return absl::InvalidArgumentError(absl::StrCat("packed values hold ", packed.size(),
+                                                   " bytes, expected ", count * width));
+  }
+  const int spare = static_cast<int>(width * 8) - bits;
+  if (spare == 0) return absl::OkStatus();  // every bit pattern is a value
+  const unsigned char top_mask = static_cast<unsigned char>(0xff << (8 - spare));
+  for (size_t k = 0; k < count; ++k) {
+    if ((static_cast<unsigned char>(packed[k * width + width - 1]) & top_mask) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("value ", k, " is not below 2^", bits));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void AddPackedValues(absl::string_view packed, int bits, absl::Span<uint64_t> sum) {
+  const size_t width = (static_cast<size_t>(bits) + 7) / 8;
+  const char* p = packed.data();
+  const size_t n = std::min(sum.size(), packed.size() / width);
+  if (width == 4) {
+    for (size_t k = 0; k < n; ++k) {
+      uint32_t v;
+      std::memcpy(&v, p + 4 * k, 4);  // little-endian host (static_assert in prg.cc)
+      sum[k] += v;
+    }
+    return;
+  }
+  if (width == 8) {
+    for (size_t k = 0; k < n; ++k) {
+      uint64_t v;
+      std::memcpy(&v, p + 8 * k, 8);
+      sum[k] += v;
+    }
+    return;
+  }
+  const unsigned char* b = reinterpret_cast<const unsigned char*>(p);
+  for (size_t k = 0; k < n; ++k) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < width; ++i) v |= uint64_t{b[k * width + i]} << (8 * i);
+    sum[k] += v;
+  }
 }
 
 }  // namespace cohort::secagg

@@ -51,6 +51,13 @@ std::string PackValues(absl::Span<const uint64_t> values, int bits);
 absl::StatusOr<std::vector<uint64_t>> UnpackValues(absl::string_view packed, int bits,
                                                    size_t count);
 
+// OK if `packed` holds exactly `count` values of `bits` bits (no bit above
+// them set); InvalidArgument otherwise.
+absl::Status CheckPackedValues(absl::string_view packed, int bits, size_t count);
+// sum[k] += value k of `packed` (already checked), without unpacking into a
+// temporary vector: the coordinator's hot path.
+void AddPackedValues(absl::string_view packed, int bits, absl::Span<uint64_t> sum);
+
 class RoundParams {
  public:
   // Validates `context`; InvalidArgument naming the field otherwise:

@@ -36,7 +36,7 @@ struct ServerSiteRecord {
   // Phase 1: ciphertexts by recipient.
   absl::btree_map<int, std::string> ciphertexts;
   // Phase 2.
-  std::vector<uint64_t> masked_input;
+  std::string masked_input;  // packed, as received (see PackValues)
   std::vector<std::pair<int, DropInfo>> complaints;
   // Phase 3.
   std::vector<v1::RevealedShare> revealed;
@@ -301,8 +301,7 @@ class UnmaskState final : public ServerState {
 
     std::vector<uint64_t> sum(p.vector_length(), 0);
     for (int i : s.survivors) {
-      const std::vector<uint64_t>& y = s.sites[i].masked_input;
-      for (size_t k = 0; k < sum.size(); ++k) sum[k] += y[k];
+      AddPackedValues(s.sites[i].masked_input, p.bits(), absl::MakeSpan(sum));
     }
     for (uint64_t& v : sum) v &= p.value_mask();
     for (int i : s.survivors) {
@@ -351,14 +350,11 @@ class MaskedInputState final : public ServerState {
     ServerSession& s = session_;
     const RoundParams& p = s.p();
     RETURN_IF_ERROR(CheckDigest(input.context_digest()));
-    auto values = UnpackValues(input.packed_values(), p.bits(), p.vector_length());
-    if (!values.ok()) {
-      return Fault(v1::MALFORMED, absl::StrCat("masked input: ", values.status().message()));
-    }
-    for (uint64_t v : *values) {
-      if ((v & ~p.value_mask()) != 0) {
-        return Fault(v1::MALFORMED, absl::StrCat("masked value not below 2^", p.bits()));
-      }
+    // Kept packed: Finish adds straight from these bytes.
+    if (absl::Status packed = CheckPackedValues(input.packed_values(), p.bits(),
+                                                p.vector_length());
+        !packed.ok()) {
+      return Fault(v1::MALFORMED, absl::StrCat("masked input: ", packed.message()));
     }
     std::vector<std::pair<int, DropInfo>> complaints;
     for (const v1::Complaint& c : input.complaints()) {
@@ -374,7 +370,7 @@ class MaskedInputState final : public ServerState {
                                                absl::StrCat("reported by \"", p.Name(i),
                                                             "\": ", c.detail())});
     }
-    s.sites[i].masked_input = *std::move(values);
+    s.sites[i].masked_input = input.packed_values();
     s.sites[i].complaints = std::move(complaints);
     return absl::OkStatus();
   }

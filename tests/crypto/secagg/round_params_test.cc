@@ -165,3 +165,31 @@ TEST(PackValuesTest, WrongLengthIsRejected) {
 
 }  // namespace
 }  // namespace cohort::secagg
+
+namespace cohort::secagg {
+namespace {
+
+TEST(PackedValuesTest, CheckRejectsBitsAboveTheModulusAndWrongLengths) {
+  EXPECT_TRUE(CheckPackedValues(PackValues({0xffffffff, 7}, 32), 32, 2).ok());
+  EXPECT_TRUE(CheckPackedValues(PackValues({0xfff, 1}, 12), 12, 2).ok());
+  // 12 bits in 2 bytes: a set bit 12..15 is not a value mod 2^12.
+  EXPECT_EQ(CheckPackedValues(PackValues({0x1000}, 16), 12, 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckPackedValues(std::string(7, 'x'), 32, 2).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PackedValuesTest, AddMatchesUnpackThenAddForEveryWidth) {
+  for (int bits : {8, 12, 16, 24, 32, 40, 62, 64}) {
+    const uint64_t mask = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+    std::vector<uint64_t> values;
+    for (uint64_t k = 0; k < 37; ++k) values.push_back((k * 0x9e3779b97f4a7c15ULL) & mask);
+    const std::string packed = PackValues(values, bits);
+    std::vector<uint64_t> sum(values.size(), 5);
+    AddPackedValues(packed, bits, absl::MakeSpan(sum));
+    for (size_t k = 0; k < values.size(); ++k) EXPECT_EQ(sum[k], values[k] + 5) << bits;
+  }
+}
+
+}  // namespace
+}  // namespace cohort::secagg
