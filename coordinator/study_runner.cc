@@ -422,7 +422,6 @@ absl::StatusOr<StudyRunner::Collected<v1::StatisticsResult>> StudyRunner::Collec
 }
 
 absl::Status StudyRunner::RunStatistics() {
-  const int expected = static_cast<int>(feature_names_.size());
   for (int attempt = 0; attempt <= plan_.max_round_retries; ++attempt) {
     auto collected = CollectStatistics(attempt);
     if (Stopped()) return absl::CancelledError("stopped");
@@ -443,7 +442,6 @@ absl::Status StudyRunner::RunStatistics() {
     total.count.assign(s.count().begin(), s.count().end());
     total.sum.assign(s.sum().begin(), s.sum().end());
     total.sum_squares.assign(s.sum_squares().begin(), s.sum_squares().end());
-    (void)expected;
     ASSIGN_OR_RETURN(data::Standardizer standardizer,
                      data::StandardizerFromGlobalStatistics(total, plan_.schema.standardize));
     norm_mean_ = standardizer.mean;
