@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "tools/command.h"
 #include "tools/pki_command.h"
+#include "tools/privacy_command.h"
 #include "tools/study_command.h"
 
 int main(int argc, char** argv) {
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   cohort::tools::CommandAction action;
   cohort::tools::RegisterPkiCommands(app, action);
   cohort::tools::RegisterStudyCommands(app, action);
+  cohort::tools::RegisterPrivacyCommands(app, action);
 
   try {
     app.parse(argc, argv);
