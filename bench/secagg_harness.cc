@@ -36,9 +36,19 @@
 //   coordinator every SecAggServer::Handle, StartNextPhase and Finish call.
 //               Each site message is first serialized by the site and parsed
 //               into the cohort.v1.SecAggResponse envelope the coordinator's
-//               transport delivers (coordinator/study_runner.cc calls
-//               Handle(site, envelope)); that parse is reported apart
+//               transport delivers, then handed over by rvalue
+//               (coordinator/study_runner.cc calls Handle(site,
+//               std::move(envelope))); that parse is reported apart
 //               ("decode"), not in the coordinator time.
+//   certificates The coordinator's crypto::CertificateVerifier is either
+//               fresh ("cold": the first secure round of a study, every
+//               site certificate fully verified) or one that has already
+//               seen every site certificate ("warm": later rounds, the
+//               coordinator keeps it in its StudyRunner; only validity
+//               windows are re-checked). Grid rows are cold; the headline
+//               reports warm rounds (median) and one cold round per case.
+//               Clients always get a fresh verifier per round, as the site
+//               agent does.
 //   plain sum   summing the n inputs (d uint64 each, mod 2^32), as a server
 //               without secure aggregation would: median of 5 runs.
 //   bytes/site  serialized AdvertiseKeys + ShareKeysResponse + MaskedInput +
@@ -53,6 +63,7 @@
 //   ./build/bin/cohort_bench_secagg_harness --quick    # n <= 16, d <= 1e5
 //   ./build/bin/cohort_bench_secagg_harness --section custom --n 20 --d 1000000
 //                                  # one round of your choice, e.g. to profile
+//                                  # (add --dropout-rate 0.1, --warm-certificates)
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -351,6 +362,7 @@ struct RoundResult {
   double client_median = 0;
   double client_max = 0;
   PhaseTimes coordinator;
+  bool warm_certificates = false;
   double decode = 0;     // parsing the sites' messages into envelopes
   double plain_sum = 0;  // median of 5
   int finish_expansions = 0;
@@ -413,7 +425,23 @@ absl::Status Expect(absl::Status status, absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", status.ToString()));
 }
 
-absl::StatusOr<RoundResult> RunRound(const RoundSpec& spec, const BenchPki& pki) {
+// A coordinator CertificateVerifier that has verified every site certificate
+// of `pki`, as it has after one round with all sites.
+absl::StatusOr<std::shared_ptr<crypto::CertificateVerifier>> WarmCertificates(
+    const BenchPki& pki) {
+  ASSIGN_OR_RETURN(std::shared_ptr<crypto::CertificateVerifier> certificates,
+                   crypto::CertificateVerifier::New(pki.ca.cert_pem));
+  for (const crypto::Credential& site : pki.sites) {
+    RETURN_IF_ERROR(certificates->VerifierFor(site.cert_pem, pki.now).status());
+  }
+  return certificates;
+}
+
+// One round. `certificates` is the coordinator's verifier (see "certificates"
+// above); null makes a fresh one inside the timed Create.
+absl::StatusOr<RoundResult> RunRound(const RoundSpec& spec, const BenchPki& pki,
+                                     std::shared_ptr<crypto::CertificateVerifier> certificates =
+                                         nullptr) {
   const int n = spec.n;
   const size_t d = static_cast<size_t>(spec.d);
   RoundResult result;
@@ -447,8 +475,17 @@ absl::StatusOr<RoundResult> RunRound(const RoundSpec& spec, const BenchPki& pki)
   const v1::SecAggContext context = MakeContext(spec);
   util::SimulatedClock clock(pki.now);
   crypto::OpenSslPrng prng;  // the production generator, shared (one thread)
-  ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggServer> server,
-                   secagg::SecAggServer::Create(context, pki.ca.cert_pem, clock));
+  PhaseTimes& coord = result.coordinator;
+  result.warm_certificates = certificates != nullptr && certificates->cached() > 0;
+  // Creating the server (and a cold verifier: parsing the CA) counts as
+  // phase 0.
+  absl::StatusOr<std::unique_ptr<secagg::SecAggServer>> created =
+      Timed(&coord.handle[0], [&]() -> absl::StatusOr<std::unique_ptr<secagg::SecAggServer>> {
+        if (certificates != nullptr) return secagg::SecAggServer::Create(context, certificates, clock);
+        return secagg::SecAggServer::Create(context, pki.ca.cert_pem, clock);
+      });
+  RETURN_IF_ERROR(Expect(created.status(), "SecAggServer::Create"));
+  std::unique_ptr<secagg::SecAggServer> server = *std::move(created);
   std::vector<std::unique_ptr<secagg::SecAggClient>> clients;
   for (int i = 0; i < n; ++i) {
     secagg::SecAggClientConfig config;
@@ -472,9 +509,9 @@ absl::StatusOr<RoundResult> RunRound(const RoundSpec& spec, const BenchPki& pki)
     size_t advertise = 0, share = 0, masked = 0, unmask = 0;
   };
   std::vector<Sizes> sizes(n);
-  PhaseTimes& coord = result.coordinator;
-  auto handle = [&](int phase, int i, const v1::SecAggResponse& envelope) {
-    return Expect(Timed(&coord.handle[phase], [&] { return server->Handle(SiteName(i), envelope); }),
+  auto handle = [&](int phase, int i, v1::SecAggResponse envelope) {
+    return Expect(Timed(&coord.handle[phase],
+                        [&] { return server->Handle(SiteName(i), std::move(envelope)); }),
                   absl::StrCat("Handle phase ", phase, " from ", SiteName(i)));
   };
 
@@ -486,7 +523,7 @@ absl::StatusOr<RoundResult> RunRound(const RoundSpec& spec, const BenchPki& pki)
     ASSIGN_OR_RETURN(v1::SecAggResponse env,
                      Deliver(std::move(ad), &v1::SecAggResponse::mutable_advertise_keys,
                              &result.decode));
-    RETURN_IF_ERROR(handle(0, i, env));
+    RETURN_IF_ERROR(handle(0, i, std::move(env)));
   }
   absl::StatusOr<absl::btree_map<std::string, v1::SecAggRequest>> requests =
       Timed(&coord.close[0], [&] { return server->StartNextPhase(); });
@@ -502,7 +539,7 @@ absl::StatusOr<RoundResult> RunRound(const RoundSpec& spec, const BenchPki& pki)
     ASSIGN_OR_RETURN(v1::SecAggResponse env,
                      Deliver(std::move(response), &v1::SecAggResponse::mutable_share_keys,
                              &result.decode));
-    RETURN_IF_ERROR(handle(1, i, env));
+    RETURN_IF_ERROR(handle(1, i, std::move(env)));
   }
   requests = Timed(&coord.close[1], [&] { return server->StartNextPhase(); });
   RETURN_IF_ERROR(Expect(requests.status(), "StartNextPhase after phase 1"));
@@ -518,7 +555,7 @@ absl::StatusOr<RoundResult> RunRound(const RoundSpec& spec, const BenchPki& pki)
     ASSIGN_OR_RETURN(v1::SecAggResponse env,
                      Deliver(std::move(response), &v1::SecAggResponse::mutable_masked_input,
                              &result.decode));
-    RETURN_IF_ERROR(handle(2, i, env));
+    RETURN_IF_ERROR(handle(2, i, std::move(env)));
   }
   requests = Timed(&coord.close[2], [&] { return server->StartNextPhase(); });
   RETURN_IF_ERROR(Expect(requests.status(), "StartNextPhase after phase 2"));
@@ -533,7 +570,7 @@ absl::StatusOr<RoundResult> RunRound(const RoundSpec& spec, const BenchPki& pki)
     ASSIGN_OR_RETURN(v1::SecAggResponse env,
                      Deliver(std::move(response), &v1::SecAggResponse::mutable_unmask,
                              &result.decode));
-    RETURN_IF_ERROR(handle(3, i, env));
+    RETURN_IF_ERROR(handle(3, i, std::move(env)));
   }
   absl::StatusOr<std::vector<uint64_t>> sum =
       Timed(&coord.close[3], [&] { return server->Finish(); });
@@ -592,12 +629,14 @@ void PrintRoundHeader() {
   std::printf(
       "| n | d | dropped | k | t | client/site ms (median, max) | coordinator ms | plain sum ms "
       "| coord/plain | decode ms | bytes/site kB | masked B/value | plain update kB | keys+shares "
-      "kB | bytes ratio |\n");
-  std::printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+      "kB | bytes ratio | certs |\n");
+  std::printf(
+      "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
 }
 
 void PrintRoundRow(const RoundResult& r) {
-  std::printf("| %d | %s | %d | %d | %d | %s, %s | %s | %s | %s | %s | %s | %.3f | %s | %s | %s |\n",
+  std::printf(
+      "| %d | %s | %d | %d | %d | %s, %s | %s | %s | %s | %s | %s | %.3f | %s | %s | %s | %s |\n",
               r.spec.n, DLabel(r.spec.d).c_str(), r.dropouts, r.degree, r.threshold,
               Ms(r.client_median).c_str(), Ms(r.client_max).c_str(),
               Ms(r.coordinator.Total()).c_str(), Ms(r.plain_sum).c_str(),
@@ -605,7 +644,7 @@ void PrintRoundRow(const RoundResult& r) {
               Kb(r.bytes_total).c_str(),
               r.bytes_masked_input / static_cast<double>(r.spec.d),
               Kb(r.PlainUpdateBytes()).c_str(), Kb(r.bytes_keys_and_shares).c_str(),
-              Ratio(r.BytesRatio()).c_str());
+              Ratio(r.BytesRatio()).c_str(), r.warm_certificates ? "warm" : "cold");
   std::fflush(stdout);
 }
 
@@ -616,7 +655,9 @@ absl::Status RunGridSection(const BenchPki& pki, bool quick) {
       "keys in phase 1, then sent nothing. coordinator = all Handle / StartNextPhase / Finish "
       "calls; decode = parsing the sites' messages (not in coordinator). plain update = 4d bytes "
       "(packed uint32); keys+shares = the same site's AdvertiseKeys + ShareKeysResponse + "
-      "UnmaskResponse; bytes ratio = bytes/site / (plain update + keys+shares).\n\n");
+      "UnmaskResponse; bytes ratio = bytes/site / (plain update + keys+shares); certs = the "
+      "coordinator's certificate cache (cold: fresh, so every site certificate is fully "
+      "verified, as in the first secure round of a study).\n\n");
   PrintRoundHeader();
   const std::vector<int> ns = quick ? std::vector<int>{4, 16} : std::vector<int>{4, 16, 64, 128};
   const std::vector<int64_t> ds = quick ? std::vector<int64_t>{10'000, 100'000}
@@ -635,16 +676,34 @@ absl::Status RunGridSection(const BenchPki& pki, bool quick) {
   return absl::OkStatus();
 }
 
+void PrintPhaseTable(const std::vector<const RoundResult*>& rounds) {
+  std::printf("| dropped | certs | phase | Handle (all sites) | StartNextPhase / Finish |\n");
+  std::printf("|---:|---|---|---:|---:|\n");
+  const char* phases[] = {"0 AdvertiseKeys", "1 ShareKeys", "2 MaskedInput", "3 Unmask"};
+  for (const RoundResult* r : rounds) {
+    for (int p = 0; p < 4; ++p) {
+      std::printf("| %d | %s | %s | %s | %s |\n", r->dropouts,
+                  r->warm_certificates ? "warm" : "cold", phases[p],
+                  Ms(r->coordinator.handle[p]).c_str(), Ms(r->coordinator.close[p]).c_str());
+    }
+  }
+}
+
 absl::Status RunHeadlineSection(const BenchPki& pki, int repeats) {
   constexpr int kN = 100;
   constexpr int64_t kD = 1'000'000;
-  std::printf("## Headline: n = %d, d = 10^6 (median of %d rounds each)\n\n", kN, repeats);
-  std::vector<RoundResult> chosen;
+  std::printf("## Headline: n = %d, d = 10^6 (warm: median of %d rounds; cold: 1 round)\n\n",
+              kN, repeats);
+  ASSIGN_OR_RETURN(std::shared_ptr<crypto::CertificateVerifier> warm, WarmCertificates(pki));
+  std::vector<RoundResult> chosen, cold;
   for (double rate : {0.0, 0.1}) {
+    std::fprintf(stderr, "headline: dropout=%.0f%% cold certificates\n", rate * 100);
+    ASSIGN_OR_RETURN(RoundResult first, RunRound({kN, kD, rate}, pki));
+    cold.push_back(std::move(first));
     std::vector<RoundResult> runs;
     for (int r = 0; r < repeats; ++r) {
       std::fprintf(stderr, "headline: dropout=%.0f%% run %d/%d\n", rate * 100, r + 1, repeats);
-      ASSIGN_OR_RETURN(RoundResult result, RunRound({kN, kD, rate}, pki));
+      ASSIGN_OR_RETURN(RoundResult result, RunRound({kN, kD, rate}, pki, warm));
       runs.push_back(std::move(result));
     }
     std::sort(runs.begin(), runs.end(), [](const RoundResult& a, const RoundResult& b) {
@@ -654,32 +713,31 @@ absl::Status RunHeadlineSection(const BenchPki& pki, int repeats) {
   }
   PrintRoundHeader();
   for (const RoundResult& r : chosen) PrintRoundRow(r);
+  for (const RoundResult& r : cold) PrintRoundRow(r);
 
-  std::printf("\nWhere the coordinator's time goes (ms; the median round above):\n\n");
-  std::printf("| dropped | phase | Handle (all sites) | StartNextPhase / Finish |\n");
-  std::printf("|---:|---|---:|---:|\n");
-  const char* phases[] = {"0 AdvertiseKeys", "1 ShareKeys", "2 MaskedInput", "3 Unmask"};
-  for (const RoundResult& r : chosen) {
-    for (int p = 0; p < 4; ++p) {
-      std::printf("| %d | %s | %s | %s |\n", r.dropouts, phases[p],
-                  Ms(r.coordinator.handle[p]).c_str(), Ms(r.coordinator.close[p]).c_str());
-    }
-  }
+  std::printf("\nWhere the coordinator's time goes (ms; the rounds above):\n\n");
+  PrintPhaseTable({&chosen[0], &chosen[1], &cold[0], &cold[1]});
   std::printf("\nMasks expanded by Finish (self masks of survivors + pairwise masks of "
               "dropouts): ");
   for (const RoundResult& r : chosen) {
     std::printf("%d with %d dropped; ", r.finish_expansions, r.dropouts);
   }
   std::printf("\n\n| target | measured | limit | verdict |\n|---|---:|---:|---|\n");
-  const RoundResult& clean = chosen[0];
-  const RoundResult& dropped = chosen[1];
-  std::printf("| coordinator / plain sum, no dropouts | %s | %.1f | %s |\n",
-              Ratio(clean.CoordinatorRatio()).c_str(), kCoordinatorTargetNoDropouts,
-              Verdict(clean.CoordinatorRatio() <= kCoordinatorTargetNoDropouts).c_str());
-  std::printf("| coordinator / plain sum, %d%% dropouts (%d sites) | %s | %.1f | %s |\n",
-              static_cast<int>(std::lround(100.0 * dropped.dropouts / kN)), dropped.dropouts,
-              Ratio(dropped.CoordinatorRatio()).c_str(), kCoordinatorTargetDropouts,
-              Verdict(dropped.CoordinatorRatio() <= kCoordinatorTargetDropouts).c_str());
+  auto target = [](const char* what, const RoundResult& r, double limit) {
+    std::printf("| coordinator / plain sum, %s | %s | %.1f | %s |\n", what,
+                Ratio(r.CoordinatorRatio()).c_str(), limit,
+                Verdict(r.CoordinatorRatio() <= limit).c_str());
+  };
+  const std::string dropped = absl::StrCat(
+      static_cast<int>(std::lround(100.0 * chosen[1].dropouts / kN)), "% dropouts (",
+      chosen[1].dropouts, " sites)");
+  target("no dropouts, warm certificates (rounds after the first)", chosen[0],
+         kCoordinatorTargetNoDropouts);
+  target(absl::StrCat(dropped, ", warm certificates").c_str(), chosen[1],
+         kCoordinatorTargetDropouts);
+  target("no dropouts, cold certificates (first round)", cold[0], kCoordinatorTargetNoDropouts);
+  target(absl::StrCat(dropped, ", cold certificates").c_str(), cold[1],
+         kCoordinatorTargetDropouts);
   for (const RoundResult& r : chosen) {
     std::printf("| bytes/site / (plain update + keys and shares), %d dropped | %s | %.1f | %s |\n",
                 r.dropouts, Ratio(r.BytesRatio()).c_str(), kBytesTarget,
@@ -710,6 +768,10 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 28));
   app.add_option("--dropout-rate", custom.dropout_rate, "dropout rate of the custom round")
       ->check(CLI::Range(0.0, 0.5));
+  bool warm_certificates = false;
+  app.add_flag("--warm-certificates", warm_certificates,
+               "custom round: the coordinator has verified every site certificate before "
+               "(a later round of a study); default cold (the first round)");
   CLI11_PARSE(app, argc, argv);
   auto wants = [&](const std::string& s) {
     const bool listed = std::find(sections.begin(), sections.end(), s) != sections.end();
@@ -737,10 +799,18 @@ int Main(int argc, char** argv) {
   if (wants("custom")) {
     std::printf("## Custom round\n\n");
     PrintRoundHeader();
-    absl::StatusOr<RoundResult> r = RunRound(custom, *pki);
+    std::shared_ptr<crypto::CertificateVerifier> certificates;
+    if (warm_certificates) {
+      absl::StatusOr<std::shared_ptr<crypto::CertificateVerifier>> warm = WarmCertificates(*pki);
+      if (!warm.ok()) return fail(warm.status());
+      certificates = *std::move(warm);
+    }
+    absl::StatusOr<RoundResult> r = RunRound(custom, *pki, certificates);
     if (!r.ok()) return fail(r.status());
     PrintRoundRow(*r);
-    std::printf("\n");
+    std::printf("\nCoordinator time by phase (ms):\n\n");
+    PrintPhaseTable({&*r});
+    std::printf("\nMasks expanded by Finish: %d\n\n", r->finish_expansions);
   }
   if (wants("headline")) {
     if (quick) {

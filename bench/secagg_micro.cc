@@ -5,6 +5,18 @@
 //   BM_PrgExpand / BM_PrgAddMask   AES-128-CTR mask expansion of 10^6 values
 //                                  mod 2^32 (bytes/s counts the 4 keystream
 //                                  bytes each value consumes)
+//   BM_UnmaskSequential/m,         the coordinator's unmasking of 10^6 values
+//   BM_UnmaskBlocked/m             mod 2^32: m packed inputs plus m masks,
+//                                  as one AddMask pass per mask over the
+//                                  whole sum (the old way) and as one
+//                                  MaskAccumulator pass (bytes/s counts
+//                                  keystream only)
+//   BM_VerifierFromCertificate     a site certificate checked against the CA
+//                                  from PEMs (parses both every time)
+//   BM_CertificateVerifierMiss /   the same through a CertificateVerifier: a
+//   BM_CertificateVerifierHit      certificate seen for the first time, and
+//                                  one seen before (validity re-check only)
+//   BM_EcdsaVerify                 one advertisement signature (ECDSA P-256)
 //   BM_X25519Agreement             one X25519 shared secret (per neighbour:
 //                                  two on a client, one per link of a dropout
 //                                  on the coordinator)
@@ -29,17 +41,21 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "benchmark/benchmark.h"
 #include "cohort/v1/secagg.pb.h"
 #include "crypto/aes_gcm.h"
 #include "crypto/hkdf.h"
+#include "crypto/pki.h"
 #include "crypto/prg.h"
 #include "crypto/random.h"
 #include "crypto/secagg/round_params.h"
 #include "crypto/secagg/transcript.h"
 #include "crypto/secret_data.h"
 #include "crypto/shamir.h"
+#include "crypto/signature.h"
 #include "crypto/x25519.h"
 
 namespace cohort::bench {
@@ -101,6 +117,141 @@ void BM_PrgAddMask(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kMaskValues));
 }
 BENCHMARK(BM_PrgAddMask)->Unit(benchmark::kMillisecond);
+
+// m inputs of 10^6 packed uint32 each, and m mask seeds.
+struct UnmaskInputs {
+  std::vector<std::string> packed;
+  std::vector<crypto::SecretData> seeds;
+};
+
+UnmaskInputs MakeUnmaskInputs(int m) {
+  UnmaskInputs in;
+  crypto::FakePrng prng(20);
+  for (int i = 0; i < m; ++i) {
+    crypto::SecretData bytes = prng.RandomSecret(kMaskValues * 4).value();
+    in.packed.emplace_back(bytes.view());
+    in.seeds.push_back(prng.RandomSecret(crypto::kPrgSeedSize).value());
+  }
+  return in;
+}
+
+void SetUnmaskCounters(benchmark::State& state, int m) {
+  state.SetBytesProcessed(state.iterations() * m * static_cast<int64_t>(kMaskValues) *
+                          kKeystreamBytesPerValue);
+}
+
+// The server's Finish before MaskAccumulator: add the packed inputs into a
+// uint64 sum, then one AddMask pass over the 8 MB sum per mask.
+void BM_UnmaskSequential(benchmark::State& state) {
+  const int m = static_cast<int>(state.range(0));
+  const UnmaskInputs in = MakeUnmaskInputs(m);
+  for (auto _ : state) {
+    std::vector<uint64_t> sum(kMaskValues, 0);
+    for (const std::string& packed : in.packed) {
+      secagg::AddPackedValues(packed, kMaskBits, absl::MakeSpan(sum));
+    }
+    for (uint64_t& v : sum) v &= (uint64_t{1} << kMaskBits) - 1;
+    for (const crypto::SecretData& seed : in.seeds) {
+      std::unique_ptr<crypto::AesCtrPrg> prg = ValueOrDie(crypto::AesCtrPrg::New(seed));
+      if (absl::Status s = prg->AddMask(absl::MakeSpan(sum), kMaskBits, true); !s.ok()) {
+        state.SkipWithError(std::string(s.message()).c_str());
+        break;
+      }
+    }
+    benchmark::DoNotOptimize(sum.data());
+  }
+  SetUnmaskCounters(state, m);
+}
+BENCHMARK(BM_UnmaskSequential)->Arg(10)->Arg(100)->Unit(benchmark::kMillisecond);
+
+void BM_UnmaskBlocked(benchmark::State& state) {
+  const int m = static_cast<int>(state.range(0));
+  const UnmaskInputs in = MakeUnmaskInputs(m);
+  for (auto _ : state) {
+    std::unique_ptr<crypto::MaskAccumulator> acc =
+        ValueOrDie(crypto::MaskAccumulator::New(kMaskValues, kMaskBits));
+    for (const std::string& packed : in.packed) (void)acc->AddPacked(packed);
+    for (const crypto::SecretData& seed : in.seeds) (void)acc->AddMask(seed, true);
+    std::vector<uint64_t> sum = ValueOrDie(acc->Sum());
+    benchmark::DoNotOptimize(sum.data());
+  }
+  SetUnmaskCounters(state, m);
+}
+BENCHMARK(BM_UnmaskBlocked)->Arg(10)->Arg(100)->Unit(benchmark::kMillisecond);
+
+// A CA and one site certificate with its signer, made once.
+struct BenchCertificates {
+  crypto::Credential ca, site;
+  std::unique_ptr<crypto::Signer> signer;
+  absl::Time now;
+};
+
+const BenchCertificates& Certificates() {
+  static const BenchCertificates* certificates = [] {
+    auto* c = new BenchCertificates;
+    c->now = absl::Now();
+    c->ca = ValueOrDie(crypto::CreateCertificateAuthority("bench", c->now - absl::Hours(1),
+                                                          absl::Hours(24 * 365)));
+    c->site = ValueOrDie(crypto::IssueCertificate(c->ca, crypto::Role::kSite, "site-001", {},
+                                                  c->now - absl::Hours(1), absl::Hours(24 * 30)));
+    c->signer = ValueOrDie(crypto::Signer::FromPrivateKeyPem(c->site.key_pem));
+    return c;
+  }();
+  return *certificates;
+}
+
+void BM_VerifierFromCertificate(benchmark::State& state) {
+  const BenchCertificates& c = Certificates();
+  for (auto _ : state) {
+    absl::StatusOr<std::unique_ptr<crypto::Verifier>> verifier =
+        crypto::Verifier::FromCertificate(c.site.cert_pem, c.ca.cert_pem, c.now);
+    benchmark::DoNotOptimize(verifier);
+  }
+}
+BENCHMARK(BM_VerifierFromCertificate);
+
+void BM_CertificateVerifierMiss(benchmark::State& state) {
+  const BenchCertificates& c = Certificates();
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::shared_ptr<crypto::CertificateVerifier> certificates =
+        ValueOrDie(crypto::CertificateVerifier::New(c.ca.cert_pem));
+    state.ResumeTiming();
+    absl::StatusOr<std::shared_ptr<const crypto::Verifier>> verifier =
+        certificates->VerifierFor(c.site.cert_pem, c.now);
+    benchmark::DoNotOptimize(verifier);
+    state.PauseTiming();
+    certificates.reset();
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_CertificateVerifierMiss);
+
+void BM_CertificateVerifierHit(benchmark::State& state) {
+  const BenchCertificates& c = Certificates();
+  std::shared_ptr<crypto::CertificateVerifier> certificates =
+      ValueOrDie(crypto::CertificateVerifier::New(c.ca.cert_pem));
+  (void)ValueOrDie(certificates->VerifierFor(c.site.cert_pem, c.now));
+  for (auto _ : state) {
+    absl::StatusOr<std::shared_ptr<const crypto::Verifier>> verifier =
+        certificates->VerifierFor(c.site.cert_pem, c.now);
+    benchmark::DoNotOptimize(verifier);
+  }
+}
+BENCHMARK(BM_CertificateVerifierHit);
+
+void BM_EcdsaVerify(benchmark::State& state) {
+  const BenchCertificates& c = Certificates();
+  std::unique_ptr<crypto::Verifier> verifier =
+      ValueOrDie(crypto::Verifier::FromCertificate(c.site.cert_pem, c.ca.cert_pem, c.now));
+  const std::string data(200, 'a');  // about an advertisement's signed bytes
+  const std::string signature = ValueOrDie(c.signer->Sign(data));
+  for (auto _ : state) {
+    absl::Status verified = verifier->Verify(data, signature);
+    benchmark::DoNotOptimize(verified);
+  }
+}
+BENCHMARK(BM_EcdsaVerify);
 
 void BM_X25519Agreement(benchmark::State& state) {
   crypto::FakePrng prng(3);

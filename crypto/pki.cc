@@ -499,8 +499,13 @@ absl::StatusOr<Credential> IssueCertificate(const Credential& ca, Role role,
 absl::StatusOr<PeerIdentity> IdentityFromCertificatePem(absl::string_view cert_pem) {
   ERR_clear_error();
   ASSIGN_OR_RETURN(X509Ptr cert, ParseCertificatePem(cert_pem, "certificate"));
-  const std::string subject = SubjectOf(cert.get());
-  absl::StatusOr<GeneralNamesPtr> names = GetSubjectAltNames(cert.get());
+  return IdentityFromCertificate(*cert);
+}
+
+absl::StatusOr<PeerIdentity> IdentityFromCertificate(const X509& x509) {
+  const X509* cert = &x509;
+  const std::string subject = SubjectOf(cert);
+  absl::StatusOr<GeneralNamesPtr> names = GetSubjectAltNames(cert);
   if (!names.ok()) {
     return absl::PermissionDeniedError(absl::StrCat(
         "certificate ", subject, " has no usable cohort:// identity: ",

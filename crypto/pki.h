@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include <openssl/types.h>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -99,6 +101,9 @@ struct PeerIdentity {
 // certificate has no `cohort://` URI SAN, more than one, or a malformed one
 // (unknown role, invalid name), with a message saying which.
 absl::StatusOr<PeerIdentity> IdentityFromCertificatePem(absl::string_view cert_pem);
+// The same for a certificate already parsed (parsing is the costly part:
+// OpenSSL 3 decodes the public key with every certificate).
+absl::StatusOr<PeerIdentity> IdentityFromCertificate(const X509& cert);
 
 // Verifies that `cert_pem` (the first certificate in it) chains to a CA
 // certificate in `ca_pem` and that every certificate on the path is valid at

@@ -32,7 +32,8 @@ absl::StatusOr<v1::AdvertiseKeys> SignAdvertisement(const RoundParams& params,
 
 absl::StatusOr<PeerKeys> VerifyAdvertisement(const RoundParams& params, absl::string_view site,
                                              const v1::AdvertiseKeys& ad,
-                                             absl::string_view ca_pem, absl::Time now) {
+                                             crypto::CertificateVerifier& certificates,
+                                             absl::Time now) {
   if (ad.site() != site) {
     return Fault(v1::REPLAYED_OR_MISBOUND,
                  absl::StrCat("advertisement names site \"", ad.site(), "\", expected \"", site,
@@ -49,8 +50,8 @@ absl::StatusOr<PeerKeys> VerifyAdvertisement(const RoundParams& params, absl::st
   if (ad.enc_public_key() == ad.mask_public_key()) {
     return Fault(v1::MALFORMED, "encryption and masking public keys are the same");
   }
-  absl::StatusOr<std::unique_ptr<crypto::Verifier>> verifier =
-      crypto::Verifier::FromCertificate(ad.cert_pem(), ca_pem, now);
+  absl::StatusOr<std::shared_ptr<const crypto::Verifier>> verifier =
+      certificates.VerifierFor(ad.cert_pem(), now);
   if (!verifier.ok()) {
     return Fault(v1::BAD_CERTIFICATE,
                  absl::StrCat("certificate rejected: ", verifier.status().message()));

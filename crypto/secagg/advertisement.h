@@ -43,12 +43,16 @@ absl::StatusOr<v1::AdvertiseKeys> SignAdvertisement(const RoundParams& params,
 // Fault (see fault.h) with reason:
 //   REPLAYED_OR_MISBOUND  it names another site, or is bound to another context;
 //   MALFORMED             a key is not 32 bytes;
-//   BAD_CERTIFICATE       the certificate does not chain to `ca_pem` at `now`,
-//                         or is not a site certificate for `site`;
+//   BAD_CERTIFICATE       the certificate does not chain to the consortium CA
+//                         of `certificates` at `now`, or is not a site
+//                         certificate for `site`;
 //   BAD_SIGNATURE         the signature does not verify.
+// The certificate check goes through `certificates`, which remembers
+// certificates it accepted (re-checking only their validity at `now`).
 absl::StatusOr<PeerKeys> VerifyAdvertisement(const RoundParams& params, absl::string_view site,
                                              const v1::AdvertiseKeys& ad,
-                                             absl::string_view ca_pem, absl::Time now);
+                                             crypto::CertificateVerifier& certificates,
+                                             absl::Time now);
 
 }  // namespace cohort::secagg
 

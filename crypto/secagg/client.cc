@@ -47,7 +47,7 @@ class ClientSession {
   int index = 0;
   std::string cert_pem;
   std::shared_ptr<const crypto::Signer> signer;
-  std::string ca_pem;
+  std::shared_ptr<crypto::CertificateVerifier> certificates;  // the consortium CA
   crypto::SecurePrng* prng = nullptr;
   const util::Clock* clock = nullptr;
 
@@ -412,7 +412,7 @@ class ShareKeysState final : public ClientState {
         }
         continue;
       }
-      absl::StatusOr<PeerKeys> keys = VerifyAdvertisement(p, ad.site(), ad, s.ca_pem, now);
+      absl::StatusOr<PeerKeys> keys = VerifyAdvertisement(p, ad.site(), ad, *s.certificates, now);
       if (!keys.ok()) {
         s.RejectPeer(kPhase, ad.site(), keys.status());
         continue;
@@ -502,6 +502,15 @@ class AdvertiseKeysState final : public ClientState {
 absl::StatusOr<std::unique_ptr<SecAggClient>> SecAggClient::Create(SecAggClientConfig config,
                                                                    crypto::SecurePrng& prng,
                                                                    const util::Clock& clock) {
+  ASSIGN_OR_RETURN(std::shared_ptr<crypto::CertificateVerifier> certificates,
+                   crypto::CertificateVerifier::New(config.ca_pem));
+  return Create(std::move(config), std::move(certificates), prng, clock);
+}
+
+absl::StatusOr<std::unique_ptr<SecAggClient>> SecAggClient::Create(
+    SecAggClientConfig config, std::shared_ptr<crypto::CertificateVerifier> certificates,
+    crypto::SecurePrng& prng, const util::Clock& clock) {
+  if (certificates == nullptr) return absl::InvalidArgumentError("no certificate verifier");
   ASSIGN_OR_RETURN(std::shared_ptr<const RoundParams> params,
                    RoundParams::Create(config.context));
   std::optional<int> index = params->IndexOf(config.site);
@@ -510,8 +519,8 @@ absl::StatusOr<std::unique_ptr<SecAggClient>> SecAggClient::Create(SecAggClientC
         absl::StrCat("site \"", config.site, "\" is not a participant of this round"));
   }
   if (config.signer == nullptr) return absl::InvalidArgumentError("no signer");
-  ASSIGN_OR_RETURN(std::unique_ptr<crypto::Verifier> own,
-                   crypto::Verifier::FromCertificate(config.cert_pem, config.ca_pem, clock.Now()));
+  ASSIGN_OR_RETURN(std::shared_ptr<const crypto::Verifier> own,
+                   certificates->VerifierFor(config.cert_pem, clock.Now()));
   if (own->identity().role != crypto::Role::kSite || own->identity().name != config.site) {
     return absl::PermissionDeniedError(absl::StrCat(
         "certificate is for ", crypto::RoleName(own->identity().role), " \"",
@@ -523,7 +532,7 @@ absl::StatusOr<std::unique_ptr<SecAggClient>> SecAggClient::Create(SecAggClientC
   session->index = *index;
   session->cert_pem = std::move(config.cert_pem);
   session->signer = std::move(config.signer);
-  session->ca_pem = std::move(config.ca_pem);
+  session->certificates = std::move(certificates);
   session->prng = &prng;
   session->clock = &clock;
   auto state = std::make_unique<AdvertiseKeysState>(*session);

@@ -62,7 +62,8 @@ struct SecAggClientConfig {
   std::string site;
   std::string cert_pem;
   std::shared_ptr<const crypto::Signer> signer;
-  // The consortium CA (PEM) that neighbours' certificates must chain to.
+  // The consortium CA (PEM) that neighbours' certificates must chain to
+  // (unused by the Create that takes a CertificateVerifier).
   std::string ca_pem;
 };
 
@@ -79,11 +80,20 @@ class ClientState;
 class SecAggClient {
  public:
   // InvalidArgument if the context is invalid (see RoundParams::Create), the
-  // site is not a participant, or the signer is missing; PermissionDenied if
-  // cert_pem does not chain to ca_pem at clock.Now() or is not this site's.
+  // site is not a participant, the signer is missing, or ca_pem does not
+  // parse; PermissionDenied if cert_pem does not chain to the CA at
+  // clock.Now() or is not this site's.
   static absl::StatusOr<std::unique_ptr<SecAggClient>> Create(SecAggClientConfig config,
                                                               crypto::SecurePrng& prng,
                                                               const util::Clock& clock);
+  // The same, checking certificates (its own and its neighbours') with
+  // `certificates` instead of config.ca_pem. Keep one across the site's
+  // rounds (it is thread-safe) so that each neighbour's certificate is fully
+  // verified once per process and afterwards only its validity window
+  // (crypto/signature.h). Also InvalidArgument if `certificates` is null.
+  static absl::StatusOr<std::unique_ptr<SecAggClient>> Create(
+      SecAggClientConfig config, std::shared_ptr<crypto::CertificateVerifier> certificates,
+      crypto::SecurePrng& prng, const util::Clock& clock);
   ~SecAggClient();
   SecAggClient(const SecAggClient&) = delete;
   SecAggClient& operator=(const SecAggClient&) = delete;

@@ -55,7 +55,8 @@ absl::StatusOr<std::vector<uint64_t>> UnpackValues(absl::string_view packed, int
 // them set); InvalidArgument otherwise.
 absl::Status CheckPackedValues(absl::string_view packed, int bits, size_t count);
 // sum[k] += value k of `packed` (already checked), without unpacking into a
-// temporary vector: the coordinator's hot path.
+// temporary vector. (The server's Finish sums packed inputs and masks in one
+// blocked pass instead: crypto::MaskAccumulator.)
 void AddPackedValues(absl::string_view packed, int bits, absl::Span<uint64_t> sum);
 
 class RoundParams {

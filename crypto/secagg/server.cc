@@ -14,6 +14,7 @@
 #include "common/util/logging.h"
 #include "common/util/status_macros.h"
 #include "crypto/aes_gcm.h"
+#include "crypto/prg.h"
 #include "crypto/secagg/advertisement.h"
 #include "crypto/secagg/fault.h"
 #include "crypto/secagg/round_params.h"
@@ -29,14 +30,18 @@ using RequestMap = absl::btree_map<std::string, v1::SecAggRequest>;
 struct ServerSiteRecord {
   bool live = true;       // not dropped
   bool answered = false;  // in the current phase
-  std::string last_message;
+  // The message accepted in the current phase, kept to tell a redelivery
+  // from a second, different message (compared only if one arrives).
+  v1::SecAggResponse accepted;
   // Phase 0.
   v1::AdvertiseKeys advertisement;
   PeerKeys keys;
   // Phase 1: ciphertexts by recipient.
   absl::btree_map<int, std::string> ciphertexts;
   // Phase 2.
-  std::string masked_input;  // packed, as received (see PackValues)
+  // Packed, as received (see PackValues); moved out of `accepted` when
+  // phase 2 closes.
+  std::string masked_input;
   std::vector<std::pair<int, DropInfo>> complaints;
   // Phase 3.
   std::vector<v1::RevealedShare> revealed;
@@ -46,7 +51,7 @@ struct ServerSiteRecord {
 class ServerSession {
  public:
   std::shared_ptr<const RoundParams> params;
-  std::string ca_pem;
+  std::shared_ptr<crypto::CertificateVerifier> certificates;
   const util::Clock* clock = nullptr;
   std::vector<ServerSiteRecord> sites;
 
@@ -97,7 +102,7 @@ class ServerSession {
   void ResetAnswers() {
     for (ServerSiteRecord& site : sites) {
       site.answered = false;
-      site.last_message.clear();
+      site.accepted = v1::SecAggResponse();  // frees, unlike Clear()
     }
   }
 
@@ -299,15 +304,16 @@ class UnmaskState final : public ServerState {
       return secret;
     };
 
-    std::vector<uint64_t> sum(p.vector_length(), 0);
-    for (int i : s.survivors) {
-      AddPackedValues(s.sites[i].masked_input, p.bits(), absl::MakeSpan(sum));
-    }
-    for (uint64_t& v : sum) v &= p.value_mask();
+    // One blocked pass over the sum: the survivors' packed inputs, minus
+    // their self masks, minus or plus the dropouts' pairwise masks
+    // (crypto/prg.h, MaskAccumulator).
+    ASSIGN_OR_RETURN(std::unique_ptr<crypto::MaskAccumulator> sum,
+                     crypto::MaskAccumulator::New(p.vector_length(), p.bits()));
+    for (int i : s.survivors) RETURN_IF_ERROR(sum->AddPacked(s.sites[i].masked_input));
     for (int i : s.survivors) {
       ASSIGN_OR_RETURN(crypto::SecretData seed, reconstruct(i, seed_shares[i], kSelfMaskSeedSize,
                                                             "self-mask seed"));
-      RETURN_IF_ERROR(ApplyMask(seed, absl::MakeSpan(sum), p.bits(), /*subtract=*/true));
+      RETURN_IF_ERROR(sum->AddMask(seed, /*subtract=*/true));
     }
     for (int d : s.needed_dropouts) {
       ASSIGN_OR_RETURN(crypto::SecretData key_bytes,
@@ -326,15 +332,16 @@ class UnmaskState final : public ServerState {
                          p.DerivePairwiseSeed(*key, s.sites[i].keys.mask_public_key, p.Name(d),
                                               p.Name(i)));
         // Survivor i added the mask if i < d and subtracted it otherwise.
-        RETURN_IF_ERROR(ApplyMask(seed, absl::MakeSpan(sum), p.bits(), /*subtract=*/i < d));
+        RETURN_IF_ERROR(sum->AddMask(seed, /*subtract=*/i < d));
       }
     }
+    ASSIGN_OR_RETURN(std::vector<uint64_t> unmasked, sum->Sum());
     util::LogInfo(s.log(), absl::StrCat("secure aggregation: unmasked the sum of ",
                                         s.survivors.size(), " inputs (",
                                         s.needed_dropouts.size(),
                                         " dropped sites' masks removed)"));
-    s.result = sum;
-    return sum;
+    s.result = unmasked;
+    return unmasked;
   }
 };
 
@@ -350,7 +357,8 @@ class MaskedInputState final : public ServerState {
     ServerSession& s = session_;
     const RoundParams& p = s.p();
     RETURN_IF_ERROR(CheckDigest(input.context_digest()));
-    // Kept packed: Finish adds straight from these bytes.
+    // Kept packed (Proceed moves the bytes out of the accepted message):
+    // Finish adds straight from them.
     if (absl::Status packed = CheckPackedValues(input.packed_values(), p.bits(),
                                                 p.vector_length());
         !packed.ok()) {
@@ -370,7 +378,6 @@ class MaskedInputState final : public ServerState {
                                                absl::StrCat("reported by \"", p.Name(i),
                                                             "\": ", c.detail())});
     }
-    s.sites[i].masked_input = input.packed_values();
     s.sites[i].complaints = std::move(complaints);
     return absl::OkStatus();
   }
@@ -392,6 +399,11 @@ class MaskedInputState final : public ServerState {
       }
     }
     s.survivors = s.Live();
+    for (int i : s.survivors) {
+      // Taken over, not copied (4 MB per site at d = 10^6).
+      s.sites[i].masked_input =
+          std::move(*s.sites[i].accepted.mutable_masked_input()->mutable_packed_values());
+    }
     for (int d : shared) {
       if (s.survivors.contains(d)) continue;
       for (int i : s.linked[d]) {
@@ -523,7 +535,7 @@ class AdvertiseKeysState final : public ServerState {
     ServerSession& s = session_;
     ASSIGN_OR_RETURN(s.sites[i].keys,
                      VerifyAdvertisement(s.p(), s.p().Name(i), message.advertise_keys(),
-                                         s.ca_pem, s.clock->Now()));
+                                         *s.certificates, s.clock->Now()));
     s.sites[i].advertisement = message.advertise_keys();
     return absl::OkStatus();
   }
@@ -557,11 +569,22 @@ class AdvertiseKeysState final : public ServerState {
 
 absl::StatusOr<std::unique_ptr<SecAggServer>> SecAggServer::Create(
     const v1::SecAggContext& context, std::string ca_pem, const util::Clock& clock) {
+  ASSIGN_OR_RETURN(std::shared_ptr<crypto::CertificateVerifier> certificates,
+                   crypto::CertificateVerifier::New(ca_pem));
+  return Create(context, std::move(certificates), clock);
+}
+
+absl::StatusOr<std::unique_ptr<SecAggServer>> SecAggServer::Create(
+    const v1::SecAggContext& context, std::shared_ptr<crypto::CertificateVerifier> certificates,
+    const util::Clock& clock) {
+  if (certificates == nullptr) {
+    return absl::InvalidArgumentError("secure aggregation server: no certificate verifier");
+  }
   ASSIGN_OR_RETURN(std::shared_ptr<const RoundParams> params, RoundParams::Create(context));
   auto session = std::make_unique<ServerSession>();
   session->sites.resize(params->size());
   session->params = std::move(params);
-  session->ca_pem = std::move(ca_pem);
+  session->certificates = std::move(certificates);
   session->clock = &clock;
   auto state = std::make_unique<AdvertiseKeysState>(*session);
   return std::unique_ptr<SecAggServer>(new SecAggServer(std::move(session), std::move(state)));
@@ -574,6 +597,10 @@ SecAggServer::SecAggServer(std::unique_ptr<ServerSession> session,
 SecAggServer::~SecAggServer() = default;
 
 absl::Status SecAggServer::Handle(absl::string_view site, const v1::SecAggResponse& message) {
+  return Handle(site, v1::SecAggResponse(message));
+}
+
+absl::Status SecAggServer::Handle(absl::string_view site, v1::SecAggResponse&& message) {
   ServerSession& s = *session_;
   std::optional<int> i = s.p().IndexOf(site);
   if (!i.has_value()) {
@@ -587,9 +614,12 @@ absl::Status SecAggServer::Handle(absl::string_view site, const v1::SecAggRespon
     return absl::FailedPreconditionError(absl::StrCat(
         "secure aggregation: \"", site, "\" was dropped (", DropReasonName(info.reason), ")"));
   }
-  std::string serialized = message.SerializeAsString();
   if (record.answered) {
-    if (serialized == record.last_message) return absl::OkStatus();  // redelivery
+    // Serialized only now: a second message in one phase is rare, and the
+    // first one's bytes are not kept (4 MB for a masked input).
+    if (message.SerializeAsString() == record.accepted.SerializeAsString()) {
+      return absl::OkStatus();  // redelivery
+    }
     absl::Status fault = Fault(v1::MALFORMED, "a second, different message in one phase");
     if (state_->phase() == v1::PHASE_UNMASK) {
       return fault;  // the first answer stands
@@ -600,7 +630,7 @@ absl::Status SecAggServer::Handle(absl::string_view site, const v1::SecAggRespon
   absl::Status accepted = state_->Accept(*i, message);
   if (accepted.ok()) {
     record.answered = true;
-    record.last_message = std::move(serialized);
+    record.accepted = std::move(message);
     return accepted;
   }
   v1::DropReason reason = DropReasonOf(accepted);
@@ -622,28 +652,28 @@ absl::Status SecAggServer::HandleAdvertiseKeys(absl::string_view site,
                                                const v1::AdvertiseKeys& message) {
   v1::SecAggResponse wrapped;
   *wrapped.mutable_advertise_keys() = message;
-  return Handle(site, wrapped);
+  return Handle(site, std::move(wrapped));
 }
 
 absl::Status SecAggServer::HandleShareKeysResponse(absl::string_view site,
                                                    const v1::ShareKeysResponse& message) {
   v1::SecAggResponse wrapped;
   *wrapped.mutable_share_keys() = message;
-  return Handle(site, wrapped);
+  return Handle(site, std::move(wrapped));
 }
 
 absl::Status SecAggServer::HandleMaskedInput(absl::string_view site,
                                              const v1::MaskedInput& message) {
   v1::SecAggResponse wrapped;
   *wrapped.mutable_masked_input() = message;
-  return Handle(site, wrapped);
+  return Handle(site, std::move(wrapped));
 }
 
 absl::Status SecAggServer::HandleUnmaskResponse(absl::string_view site,
                                                 const v1::UnmaskResponse& message) {
   v1::SecAggResponse wrapped;
   *wrapped.mutable_unmask() = message;
-  return Handle(site, wrapped);
+  return Handle(site, std::move(wrapped));
 }
 
 absl::StatusOr<RequestMap> SecAggServer::StartNextPhase() {

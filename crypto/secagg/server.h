@@ -52,6 +52,7 @@
 #include "absl/strings/string_view.h"
 #include "cohort/v1/secagg.pb.h"
 #include "common/util/clock.h"
+#include "crypto/signature.h"
 
 namespace cohort::secagg {
 
@@ -67,7 +68,18 @@ class ServerState;
 
 class SecAggServer {
  public:
-  // InvalidArgument if the context is invalid (see RoundParams::Create).
+  // `certificates` checks the sites' certificates against the consortium CA;
+  // keep one across rounds (it is thread-safe) so that each site's
+  // certificate is fully verified once per process and afterwards only its
+  // validity window at clock.Now() (crypto/signature.h).
+  // InvalidArgument if the context is invalid (see RoundParams::Create) or
+  // `certificates` is null.
+  static absl::StatusOr<std::unique_ptr<SecAggServer>> Create(
+      const v1::SecAggContext& context, std::shared_ptr<crypto::CertificateVerifier> certificates,
+      const util::Clock& clock);
+  // The same with a CertificateVerifier of its own, made from `ca_pem` (so
+  // nothing is remembered from one round to the next). Also InvalidArgument
+  // if `ca_pem` does not parse.
   static absl::StatusOr<std::unique_ptr<SecAggServer>> Create(const v1::SecAggContext& context,
                                                               std::string ca_pem,
                                                               const util::Clock& clock);
@@ -80,12 +92,19 @@ class SecAggServer {
   // dropped. NotFound if `site` is not a participant; FailedPrecondition if
   // the site is already dropped, the message belongs to another phase, or
   // the round is over.
+  //
+  // The server keeps each accepted message until its phase closes (to tell
+  // a redelivery from a second, different message, which it compares only
+  // when one arrives), and the masked inputs until the round ends. The
+  // rvalue Handle takes the message over without copying it: at d = 10^6 a
+  // masked input is 4 MB, and the coordinator passes it on this way.
   absl::Status HandleAdvertiseKeys(absl::string_view site, const v1::AdvertiseKeys& message);
   absl::Status HandleShareKeysResponse(absl::string_view site,
                                        const v1::ShareKeysResponse& message);
   absl::Status HandleMaskedInput(absl::string_view site, const v1::MaskedInput& message);
   absl::Status HandleUnmaskResponse(absl::string_view site, const v1::UnmaskResponse& message);
-  // Dispatches on the message kind.
+  // Dispatch on the message kind. The const& form copies the message.
+  absl::Status Handle(absl::string_view site, v1::SecAggResponse&& message);
   absl::Status Handle(absl::string_view site, const v1::SecAggResponse& message);
 
   // Closes the current phase (sites that did not answer are dropped with

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -248,6 +249,152 @@ TEST_P(AesCtrPrgBitsTest, MaskThenUnmaskRestoresInput) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Bits, AesCtrPrgBitsTest, ::testing::Values(1, 8, 31, 32, 33, 63, 64));
+
+// --- MaskAccumulator: the blocked unmasking pass.
+
+// Packs values (each < 2^bits, or not, as given) little-endian in
+// ceil(bits/8) bytes each, as secagg::PackValues does.
+std::string Pack(const std::vector<uint64_t>& values, int bits) {
+  const size_t width = (static_cast<size_t>(bits) + 7) / 8;
+  std::string out;
+  for (uint64_t v : values) {
+    for (size_t b = 0; b < width; ++b) out.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
+  }
+  return out;
+}
+
+std::unique_ptr<MaskAccumulator> MakeAccumulator(size_t length, int bits) {
+  auto acc = MaskAccumulator::New(length, bits);
+  EXPECT_TRUE(acc.ok()) << acc.status();
+  return acc.ok() ? *std::move(acc) : nullptr;
+}
+
+struct AccumulatorCase {
+  int bits;
+  size_t length;  // spans several blocks and ends in a partial one
+  int inputs;
+  int masks;
+};
+
+class MaskAccumulatorShapeTest : public ::testing::TestWithParam<AccumulatorCase> {};
+
+// The blocked pass gives exactly what the sequential one does: the inputs
+// summed, then one AesCtrPrg::AddMask pass per seed over the whole vector.
+TEST_P(MaskAccumulatorShapeTest, EqualsSequentialAddMask) {
+  const AccumulatorCase& c = GetParam();
+  const uint64_t mask = LowBitsMask(c.bits);
+  std::mt19937_64 gen(c.bits * 1000 + c.length);
+  std::vector<std::string> packed;
+  std::vector<uint64_t> expected(c.length, 0);
+  for (int i = 0; i < c.inputs; ++i) {
+    std::vector<uint64_t> x(c.length);
+    for (uint64_t& v : x) v = gen() & mask;
+    for (size_t k = 0; k < c.length; ++k) expected[k] = (expected[k] + x[k]) & mask;
+    packed.push_back(Pack(x, c.bits));
+  }
+  auto acc = MakeAccumulator(c.length, c.bits);
+  ASSERT_NE(acc, nullptr);
+  for (const std::string& p : packed) ASSERT_TRUE(acc->AddPacked(p).ok());
+  for (int j = 0; j < c.masks; ++j) {
+    const SecretData seed = SeedFromInt(1000 + j);
+    const bool subtract = gen() % 2 == 0;
+    ASSERT_TRUE(MakePrg(seed)->AddMask(absl::MakeSpan(expected), c.bits, subtract).ok());
+    ASSERT_TRUE(acc->AddMask(seed, subtract).ok());
+  }
+  absl::StatusOr<std::vector<uint64_t>> sum = acc->Sum();
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_EQ(*sum, expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, MaskAccumulatorShapeTest,
+    ::testing::Values(AccumulatorCase{1, 5000, 3, 2}, AccumulatorCase{8, 9000, 2, 3},
+                      AccumulatorCase{16, 4096, 2, 2}, AccumulatorCase{20, 4097, 3, 1},
+                      AccumulatorCase{31, 12289, 4, 5}, AccumulatorCase{32, 10007, 5, 7},
+                      AccumulatorCase{32, 1, 2, 2}, AccumulatorCase{33, 6000, 3, 3},
+                      AccumulatorCase{40, 2048, 2, 2}, AccumulatorCase{48, 2049, 2, 2},
+                      AccumulatorCase{56, 3000, 2, 2}, AccumulatorCase{63, 7001, 3, 4},
+                      AccumulatorCase{64, 5003, 4, 4}, AccumulatorCase{32, 3000, 0, 3},
+                      AccumulatorCase{64, 3000, 3, 0}),
+    [](const ::testing::TestParamInfo<AccumulatorCase>& info) {
+      return absl::StrCat("bits", info.param.bits, "_len", info.param.length, "_in",
+                          info.param.inputs, "_masks", info.param.masks);
+    });
+
+// Independently of AddMask: one mask over no input is the reference CTR
+// keystream cut into words (and its negation mod 2^bits when subtracted).
+TEST(MaskAccumulatorTest, SingleMaskIsTheReferenceKeystream) {
+  const SecretData seed = SeedFromHex("000102030405060708090a0b0c0d0e0f");
+  for (int bits : {8, 32, 33, 64}) {
+    const std::vector<uint64_t> reference = ReferenceElements(seed, 9001, bits);
+    auto plus = MakeAccumulator(reference.size(), bits);
+    auto minus = MakeAccumulator(reference.size(), bits);
+    ASSERT_TRUE(plus->AddMask(seed, false).ok());
+    ASSERT_TRUE(minus->AddMask(seed, true).ok());
+    EXPECT_EQ(plus->Sum().value(), reference) << "bits " << bits;
+    std::vector<uint64_t> negated = reference;
+    for (uint64_t& v : negated) v = (0 - v) & LowBitsMask(bits);
+    EXPECT_EQ(minus->Sum().value(), negated) << "bits " << bits;
+  }
+}
+
+TEST(MaskAccumulatorTest, OppositeMasksCancelToThePlainSum) {
+  std::vector<uint64_t> a(7000), b(7000), expected(7000);
+  std::mt19937_64 gen(5);
+  for (size_t k = 0; k < a.size(); ++k) {
+    a[k] = gen() & 0xffffffff;
+    b[k] = gen() & 0xffffffff;
+    expected[k] = (a[k] + b[k]) & 0xffffffff;
+  }
+  const std::string pa = Pack(a, 32), pb = Pack(b, 32);
+  auto acc = MakeAccumulator(a.size(), 32);
+  ASSERT_TRUE(acc->AddPacked(pa).ok());
+  ASSERT_TRUE(acc->AddMask(SeedFromInt(9), false).ok());
+  ASSERT_TRUE(acc->AddPacked(pb).ok());
+  ASSERT_TRUE(acc->AddMask(SeedFromInt(9), true).ok());
+  EXPECT_EQ(acc->Sum().value(), expected);
+}
+
+TEST(MaskAccumulatorTest, BitsAboveTheModulusInPackedValuesAreReducedAway) {
+  // bits = 12 packs into 2 bytes; the top 4 bits of each word are ignored.
+  auto acc = MakeAccumulator(3, 12);
+  const std::string packed = Pack({0xffff, 0x1001, 0xf000}, 12);
+  ASSERT_TRUE(acc->AddPacked(packed).ok());
+  ASSERT_TRUE(acc->AddPacked(packed).ok());
+  EXPECT_EQ(acc->Sum().value(), (std::vector<uint64_t>{0xffe, 0x002, 0x000}));
+}
+
+TEST(MaskAccumulatorTest, NothingAddedIsZeroAndEmptyIsFine) {
+  EXPECT_EQ(MakeAccumulator(5, 32)->Sum().value(), std::vector<uint64_t>(5, 0));
+  auto empty = MakeAccumulator(0, 64);
+  ASSERT_TRUE(empty->AddPacked("").ok());
+  ASSERT_TRUE(empty->AddMask(SeedFromInt(1), false).ok());
+  EXPECT_THAT(empty->Sum().value(), ::testing::IsEmpty());
+}
+
+TEST(MaskAccumulatorTest, RejectsBadArguments) {
+  for (int bits : {-1, 0, 65}) {
+    EXPECT_EQ(MaskAccumulator::New(4, bits).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  auto acc = MakeAccumulator(4, 32);
+  EXPECT_EQ(acc->AddPacked(std::string(15, 'x')).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(acc->AddPacked(std::string(17, 'x')).code(), absl::StatusCode::kInvalidArgument);
+  auto wide = MakeAccumulator(4, 33);  // 5 bytes per value
+  EXPECT_EQ(wide->AddPacked(std::string(16, 'x')).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(wide->AddPacked(std::string(20, 'x')).ok());
+  for (size_t size : {0, 15, 17, 32}) {
+    EXPECT_EQ(acc->AddMask(SecretData(size), false).code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(MaskAccumulatorTest, SumOnlyOnce) {
+  auto acc = MakeAccumulator(4, 32);
+  ASSERT_TRUE(acc->AddMask(SeedFromInt(1), false).ok());
+  ASSERT_TRUE(acc->Sum().ok());
+  EXPECT_EQ(acc->Sum().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(acc->AddMask(SeedFromInt(2), false).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(acc->AddPacked(std::string(16, 'x')).code(), absl::StatusCode::kFailedPrecondition);
+}
 
 // Chi-square goodness of fit of 10^6 byte values to the uniform distribution
 // on 256 bins. The statistic has 255 degrees of freedom; the acceptance band

@@ -4,8 +4,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -202,6 +205,179 @@ TEST_F(SignatureTest, GarbageCertificateIsInvalidArgument) {
   absl::StatusOr<std::unique_ptr<Verifier>> verifier =
       Verifier::FromCertificate("not a certificate", ca_->cert_pem, kNow);
   EXPECT_EQ(verifier.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// --- CertificateVerifier: parse once, remember, re-check validity only.
+
+class CertificateVerifierTest : public SignatureTest {
+ protected:
+  static std::shared_ptr<CertificateVerifier> NewCertificates(const Credential& ca) {
+    absl::StatusOr<std::shared_ptr<CertificateVerifier>> certificates =
+        CertificateVerifier::New(ca.cert_pem);
+    EXPECT_TRUE(certificates.ok()) << certificates.status();
+    return certificates.ok() ? *std::move(certificates) : nullptr;
+  }
+
+  // What the uncached path says about `cert` at `now`: OK, or its status.
+  static absl::Status Uncached(const Credential& cert, const Credential& ca, absl::Time now) {
+    return Verifier::FromCertificate(cert.cert_pem, ca.cert_pem, now).status();
+  }
+};
+
+TEST_F(CertificateVerifierTest, VerifiesSignaturesAndRemembersTheCertificate) {
+  std::shared_ptr<CertificateVerifier> certificates = NewCertificates(*ca_);
+  ASSERT_NE(certificates, nullptr);
+  absl::StatusOr<std::shared_ptr<const Verifier>> first =
+      certificates->VerifierFor(hungary_->cert_pem, kNow);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ((*first)->identity(), (PeerIdentity{Role::kSite, "hungary"}));
+  EXPECT_TRUE((*first)->Verify(kMessage, SignOrDie(*hungary_, kMessage)).ok());
+  EXPECT_EQ((*first)->Verify(kMessage, SignOrDie(*switzerland_, kMessage)).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(certificates->cached(), 1u);
+
+  absl::StatusOr<std::shared_ptr<const Verifier>> again =
+      certificates->VerifierFor(hungary_->cert_pem, kNow + kDay);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->get(), first->get());  // from the cache
+  EXPECT_EQ(certificates->cached(), 1u);
+}
+
+TEST_F(CertificateVerifierTest, RememberedCertificateIsRefusedOnceExpired) {
+  std::shared_ptr<CertificateVerifier> certificates = NewCertificates(*ca_);
+  ASSERT_TRUE(certificates->VerifierFor(hungary_->cert_pem, kNow).ok());
+  const absl::Time later = kNow + 400 * kDay;  // hungary is valid for 365 days
+  absl::StatusOr<std::shared_ptr<const Verifier>> expired =
+      certificates->VerifierFor(hungary_->cert_pem, later);
+  EXPECT_EQ(expired.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(expired.status().message(), HasSubstr("certificate has expired"));
+  // Worded as the full check words it.
+  EXPECT_EQ(expired.status(), Uncached(*hungary_, *ca_, later));
+  // Still known, and still fine at a valid time.
+  EXPECT_TRUE(certificates->VerifierFor(hungary_->cert_pem, kNow).ok());
+}
+
+TEST_F(CertificateVerifierTest, RememberedCertificateIsRefusedBeforeItIsValid) {
+  std::shared_ptr<CertificateVerifier> certificates = NewCertificates(*ca_);
+  ASSERT_TRUE(certificates->VerifierFor(hungary_->cert_pem, kNow).ok());
+  const absl::Time earlier = kNow - 2 * kDay;  // hungary is valid from kNow - 1 day
+  absl::StatusOr<std::shared_ptr<const Verifier>> early =
+      certificates->VerifierFor(hungary_->cert_pem, earlier);
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(early.status().message(), HasSubstr("not yet valid"));
+  EXPECT_EQ(early.status(), Uncached(*hungary_, *ca_, earlier));
+}
+
+// The cache agrees with the full check to the second at both ends of the
+// validity window (valid iff notBefore <= now < notAfter).
+TEST_F(CertificateVerifierTest, AgreesWithTheFullCheckAtTheEdgesOfTheWindow) {
+  absl::StatusOr<CertificateInfo> info = DescribeCertificate(hungary_->cert_pem);
+  ASSERT_TRUE(info.ok()) << info.status();
+  std::shared_ptr<CertificateVerifier> certificates = NewCertificates(*ca_);
+  ASSERT_TRUE(certificates->VerifierFor(hungary_->cert_pem, kNow).ok());
+  for (absl::Time t : {info->not_before - absl::Seconds(1), info->not_before,
+                       info->not_before + absl::Milliseconds(999), info->not_after - absl::Seconds(1),
+                       info->not_after - absl::Milliseconds(1), info->not_after,
+                       info->not_after + absl::Seconds(1)}) {
+    const absl::Status full = Uncached(*hungary_, *ca_, t);
+    EXPECT_EQ(certificates->VerifierFor(hungary_->cert_pem, t).status(), full)
+        << absl::FormatTime(t);
+  }
+  EXPECT_TRUE(Uncached(*hungary_, *ca_, info->not_before).ok());
+  EXPECT_FALSE(Uncached(*hungary_, *ca_, info->not_after).ok());
+}
+
+TEST_F(CertificateVerifierTest, RememberedCertificateIsRefusedOnceTheCaExpired) {
+  // A CA that expires long before the certificate it issued.
+  const Credential short_ca =
+      Make(CreateCertificateAuthority("short-lived", kNow - kDay, 10 * kDay));
+  const Credential site =
+      Make(IssueCertificate(short_ca, Role::kSite, "hungary", {}, kNow - kDay, 365 * kDay));
+  std::shared_ptr<CertificateVerifier> certificates = NewCertificates(short_ca);
+  ASSERT_TRUE(certificates->VerifierFor(site.cert_pem, kNow).ok());
+  const absl::Time later = kNow + 20 * kDay;
+  absl::StatusOr<std::shared_ptr<const Verifier>> verifier =
+      certificates->VerifierFor(site.cert_pem, later);
+  EXPECT_EQ(verifier.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(verifier.status().message(), HasSubstr("(at issuer"));
+  EXPECT_EQ(verifier.status(), Uncached(site, short_ca, later));
+}
+
+TEST_F(CertificateVerifierTest, RememberedCertificateIsRefusedBeforeItIsValidUnderAValidCa) {
+  const Credential early_ca = Make(CreateCertificateAuthority("early", kNow - 10 * kDay, 3650 * kDay));
+  const Credential site =
+      Make(IssueCertificate(early_ca, Role::kSite, "hungary", {}, kNow + kDay, 365 * kDay));
+  std::shared_ptr<CertificateVerifier> certificates = NewCertificates(early_ca);
+  ASSERT_TRUE(certificates->VerifierFor(site.cert_pem, kNow + 2 * kDay).ok());
+  absl::StatusOr<std::shared_ptr<const Verifier>> verifier =
+      certificates->VerifierFor(site.cert_pem, kNow);
+  EXPECT_EQ(verifier.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(verifier.status().message(), HasSubstr("not yet valid"));
+  EXPECT_THAT(verifier.status().message(), ::testing::Not(HasSubstr("(at issuer")));
+  EXPECT_EQ(verifier.status(), Uncached(site, early_ca, kNow));
+}
+
+TEST_F(CertificateVerifierTest, CertificateOfAnotherCaIsRefusedAndNotRemembered) {
+  std::shared_ptr<CertificateVerifier> certificates = NewCertificates(*ca_);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    absl::StatusOr<std::shared_ptr<const Verifier>> verifier =
+        certificates->VerifierFor(impostor_->cert_pem, kNow);
+    EXPECT_EQ(verifier.status().code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(verifier.status(), Uncached(*impostor_, *ca_, kNow));
+  }
+  EXPECT_EQ(certificates->cached(), 0u);
+  // The other CA's verifier accepts it, and not ours.
+  std::shared_ptr<CertificateVerifier> others = NewCertificates(*other_ca_);
+  EXPECT_TRUE(others->VerifierFor(impostor_->cert_pem, kNow).ok());
+  EXPECT_EQ(others->VerifierFor(hungary_->cert_pem, kNow).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(CertificateVerifierTest, RefusesWhatFromCertificateRefuses) {
+  std::shared_ptr<CertificateVerifier> certificates = NewCertificates(*ca_);
+  // The CA's own certificate chains but names no Cohort identity.
+  EXPECT_EQ(certificates->VerifierFor(ca_->cert_pem, kNow).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(certificates->VerifierFor("not a certificate", kNow).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(certificates->VerifierFor("", kNow).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(certificates->cached(), 0u);
+  // An expired certificate seen for the first time.
+  EXPECT_EQ(certificates->VerifierFor(hungary_->cert_pem, kNow + 400 * kDay).status(),
+            Uncached(*hungary_, *ca_, kNow + 400 * kDay));
+  EXPECT_EQ(certificates->cached(), 0u);
+}
+
+TEST_F(CertificateVerifierTest, GarbageCaIsInvalidArgument) {
+  EXPECT_EQ(CertificateVerifier::New("").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CertificateVerifier::New("not a CA").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CertificateVerifierTest, UsableFromSeveralThreads) {
+  std::shared_ptr<CertificateVerifier> certificates = NewCertificates(*ca_);
+  const std::string signature = SignOrDie(*switzerland_, kMessage);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        const Credential& cert = (i + t) % 2 == 0 ? *hungary_ : *switzerland_;
+        absl::StatusOr<std::shared_ptr<const Verifier>> v =
+            certificates->VerifierFor(cert.cert_pem, kNow);
+        if (!v.ok()) {
+          ++failures;
+          continue;
+        }
+        if (&cert == switzerland_ && !(*v)->Verify(kMessage, signature).ok()) ++failures;
+        if (certificates->VerifierFor(impostor_->cert_pem, kNow).ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(certificates->cached(), 2u);
 }
 
 TEST(SignerTest, GarbagePemIsInvalidArgument) {

@@ -55,10 +55,12 @@ v1::SecAggContext MakeContext(const ContextOptions& o) {
   return c;
 }
 
-TestRound::TestRound(v1::SecAggContext context, uint64_t seed)
-    : context_(std::move(context)), clock_(TestNow()) {
+TestRound::TestRound(v1::SecAggContext context, uint64_t seed, RoundEnvironment environment)
+    : context_(std::move(context)), clock_(environment.now) {
   const TestPki& pki = TestPki::Get();
-  server_ = SecAggServer::Create(context_, pki.ca.cert_pem, clock_).value();
+  server_ = environment.certificates != nullptr
+                ? SecAggServer::Create(context_, environment.certificates, clock_).value()
+                : SecAggServer::Create(context_, pki.ca.cert_pem, clock_).value();
   crypto::FakePrng input_prng(seed ^ 0x5eca99);
   const uint64_t mask =
       context_.bits() == 64 ? ~uint64_t{0} : (uint64_t{1} << context_.bits()) - 1;
@@ -73,7 +75,12 @@ TestRound::TestRound(v1::SecAggContext context, uint64_t seed)
     config.cert_pem = cred.cert_pem;
     config.signer = crypto::Signer::FromPrivateKeyPem(cred.key_pem).value();
     config.ca_pem = pki.ca.cert_pem;
-    clients_[site] = SecAggClient::Create(std::move(config), *prngs_[site], clock_).value();
+    clients_[site] =
+        (environment.certificates != nullptr
+             ? SecAggClient::Create(std::move(config), environment.certificates, *prngs_[site],
+                                    clock_)
+             : SecAggClient::Create(std::move(config), *prngs_[site], clock_))
+            .value();
     std::vector<uint64_t> x(context_.vector_length());
     for (uint64_t& v : x) v = input_prng.RandomUint64().value() & mask;
     inputs_[site] = std::move(x);

@@ -23,6 +23,7 @@
 #include "crypto/random.h"
 #include "crypto/secagg/client.h"
 #include "crypto/secagg/server.h"
+#include "crypto/signature.h"
 
 namespace cohort::secagg::testing {
 
@@ -58,11 +59,19 @@ struct ContextOptions {
 };
 v1::SecAggContext MakeContext(const ContextOptions& options);
 
+// Where a round runs: its clock's start, and the certificate checks.
+struct RoundEnvironment {
+  absl::Time now = TestNow();
+  // Shared by the server and every client (as a process keeps one across
+  // rounds); null: each makes its own from the CA PEM.
+  std::shared_ptr<crypto::CertificateVerifier> certificates;
+};
+
 class TestRound {
  public:
   // Creates the server and one client per participant; inputs are drawn
   // uniformly mod 2^bits from FakePrng(seed). Fails the test on setup errors.
-  TestRound(v1::SecAggContext context, uint64_t seed);
+  TestRound(v1::SecAggContext context, uint64_t seed, RoundEnvironment environment = {});
   ~TestRound();
 
   SecAggServer& server() { return *server_; }

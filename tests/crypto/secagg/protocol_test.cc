@@ -13,6 +13,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "cohort/v1/secagg.pb.h"
+#include "common/util/clock.h"
+#include "crypto/secagg/advertisement.h"
 #include "crypto/secagg/client.h"
 #include "crypto/secagg/round_params.h"
 #include "crypto/secagg/fault.h"
@@ -569,6 +571,90 @@ TEST_F(SecAggProtocolTest, DuplicatesWrongPhaseAndStrangers) {
   EXPECT_TRUE(server.dropped().contains(SiteName(0)));
   EXPECT_EQ(server.HandleAdvertiseKeys(SiteName(0), *ad).code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SecAggProtocolTest, MaskedInputRedeliveryIsAcceptedAndADifferentOneDrops) {
+  TestRound round(MakeContext({.n = 5, .threshold = 3, .vector_length = 40}), 62);
+  ASSERT_TRUE(round.RunAdvertiseKeys().ok());
+  ASSERT_TRUE(round.RunShareKeys().ok());
+  SecAggServer& server = round.server();
+  for (const auto& [site, wrapped] : round.requests) {
+    absl::StatusOr<v1::MaskedInput> input =
+        round.client(site).MaskInput(wrapped.masked_input(), round.input(site));
+    ASSERT_TRUE(input.ok()) << input.status();
+    v1::SecAggResponse envelope;
+    *envelope.mutable_masked_input() = *input;
+    EXPECT_TRUE(server.Handle(site, envelope).ok()) << site;  // const&: copied
+    if (site == SiteName(0)) {
+      // The same bytes again, handed over by rvalue: a redelivery.
+      EXPECT_TRUE(server.Handle(site, v1::SecAggResponse(envelope)).ok());
+      EXPECT_TRUE(server.HandleMaskedInput(site, *input).ok());
+    }
+    if (site == SiteName(1)) {
+      // A second masked input that differs in one byte of the vector.
+      v1::MaskedInput other = *input;
+      (*other.mutable_packed_values())[7] ^= 1;
+      EXPECT_EQ(DropReasonOf(server.HandleMaskedInput(site, other)), v1::MALFORMED);
+    }
+  }
+  EXPECT_TRUE(server.dropped().contains(SiteName(1)));
+  EXPECT_FALSE(server.dropped().contains(SiteName(0)));
+  absl::StatusOr<absl::btree_map<std::string, v1::SecAggRequest>> unmask = server.StartNextPhase();
+  ASSERT_TRUE(unmask.ok()) << unmask.status();
+  round.requests = *std::move(unmask);
+  absl::StatusOr<std::vector<uint64_t>> sum = round.RunUnmask();
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_EQ(*sum, round.PlainSum(AllBut(5, {1})));
+}
+
+// A coordinator keeps one CertificateVerifier across rounds: later rounds
+// skip the full certificate check, give the same exact sums, and still
+// refuse a certificate once it has expired.
+TEST_F(SecAggProtocolTest, CertificateVerifierSharedAcrossRounds) {
+  const TestPki& pki = TestPki::Get();
+  std::shared_ptr<crypto::CertificateVerifier> certificates =
+      crypto::CertificateVerifier::New(pki.ca.cert_pem).value();
+  for (int r = 1; r <= 2; ++r) {
+    TestRound round(MakeContext({.n = 6, .threshold = 3, .vector_length = 33, .round = r}), 70 + r,
+                    {.now = testing::TestNow() + absl::Hours(24 * r),
+                     .certificates = certificates});
+    round.SilenceFrom(v1::PHASE_MASKED_INPUT, SiteName(r));
+    absl::StatusOr<std::vector<uint64_t>> sum = round.Run();
+    ASSERT_TRUE(sum.ok()) << "round " << r << ": " << sum.status();
+    EXPECT_EQ(*sum, round.PlainSum(AllBut(6, {r})));
+    EXPECT_EQ(certificates->cached(), 6u);
+  }
+
+  // A year later every site certificate has expired; the remembered ones
+  // are refused as a fresh check would refuse them.
+  const v1::SecAggContext context = MakeContext({.n = 3, .threshold = 2, .round = 3});
+  std::shared_ptr<const RoundParams> params = RoundParams::Create(context).value();
+  util::SimulatedClock clock(testing::TestNow() + absl::Hours(24 * 400));
+  std::unique_ptr<SecAggServer> server =
+      SecAggServer::Create(context, certificates, clock).value();
+  for (int i = 0; i < 3; ++i) {
+    std::unique_ptr<crypto::Signer> signer =
+        crypto::Signer::FromPrivateKeyPem(pki.sites[i].key_pem).value();
+    v1::AdvertiseKeys ad = SignAdvertisement(*params, SiteName(i), pki.sites[i].cert_pem, *signer,
+                                             std::string(32, static_cast<char>('a' + i)),
+                                             std::string(32, static_cast<char>('A' + i)))
+                               .value();
+    absl::Status handled = server->HandleAdvertiseKeys(SiteName(i), ad);
+    EXPECT_EQ(DropReasonOf(handled), v1::BAD_CERTIFICATE) << handled;
+    EXPECT_THAT(handled.message(), HasSubstr("certificate has expired"));
+  }
+  EXPECT_EQ(server->StartNextPhase().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SecAggProtocolTest, ServerNeedsACertificateVerifier) {
+  util::SimulatedClock clock(testing::TestNow());
+  const v1::SecAggContext context = MakeContext({.n = 3, .threshold = 2});
+  EXPECT_EQ(SecAggServer::Create(context, std::shared_ptr<crypto::CertificateVerifier>(), clock)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SecAggServer::Create(context, std::string("not a CA"), clock).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(SecAggProtocolTest, ClientChecksItsInputAndItsCertificate) {
