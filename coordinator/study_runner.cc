@@ -15,6 +15,9 @@
 #include "common/util/status_macros.h"
 #include "coordinator/aggregation/fedavg.h"
 #include "common/study/secure_codec.h"
+#include "common/privacy/accountant.h"
+#include "common/study/dp_plan.h"
+#include "common/study/private_release.h"
 #include "crypto/random.h"
 #include "crypto/secagg/server.h"
 #include "crypto/files.h"
@@ -61,6 +64,20 @@ StudyRunner::StudyRunner(study::StudyPlan plan, RunnerEnv env)
               {"min_sites", plan_.min_sites},
               {"features", feature_names_},
               {"rounds", nlohmann::json::array()}};
+  summary_["privacy"] = {{"mode", std::string(study::PrivacyModeName(plan_.privacy.mode))},
+                         {"per_site", nlohmann::json::object()}};
+  if (plan_.privacy.on()) {
+    summary_["privacy"]["delta"] = plan_.privacy.delta;
+    if (auto events = study::PlanEvents(plan_); events.ok()) {
+      if (auto bound = privacy::Epsilon(*events, plan_.privacy.delta); bound.ok()) {
+        // What the whole plan costs a site that takes part in everything.
+        summary_["privacy"]["planned_epsilon"] = bound->epsilon;
+      }
+    }
+  }
+  if (plan_.privacy.mode == study::StudyPlan::Privacy::Mode::kDistributed) {
+    server_optimizer_ = *ml::MakeOptimizer(plan_.training.optimizer);
+  }
 }
 
 std::string StudyRunner::StudyDir() const {
@@ -185,6 +202,15 @@ StudyRunner::PhaseOutcome StudyRunner::RunPhase(int round, int attempt,
   }
   for (const std::string& site : sites) env_.registry->Withdraw(site, prefix);
 
+  // What each site's own ledger reports after a DP release.
+  for (const auto& [site, result] : outcome.results) {
+    if (!result.has_privacy_spend()) continue;
+    const v1::PrivacySpend& spend = result.privacy_spend();
+    summary_["privacy"]["per_site"][site] = {{"epsilon", spend.epsilon()},
+                                             {"delta", spend.delta()},
+                                             {"ceiling", spend.ceiling_epsilon()},
+                                             {"accountant", spend.accountant()}};
+  }
   // Refusals: the site declines the study; it takes no further part.
   for (auto it = outcome.results.begin(); it != outcome.results.end();) {
     if (it->second.has_refusal()) {
@@ -247,7 +273,9 @@ void AddStatistics(v1::StatisticsResult& total, const v1::StatisticsResult& s) {
   total.set_num_test(total.num_test() + s.num_test());
 }
 
-std::string CheckStatistics(const v1::StatisticsResult& s, int expected) {
+// `noisy`: DP statistics, whose counts may be anything near the truth; they
+// are sanitized on the total.
+std::string CheckStatistics(const v1::StatisticsResult& s, int expected, bool noisy = false) {
   if (s.count_size() != expected || s.sum_size() != expected ||
       s.sum_squares_size() != expected) {
     return absl::StrCat("statistics have ", s.count_size(), " features, the plan has ", expected);
@@ -255,6 +283,7 @@ std::string CheckStatistics(const v1::StatisticsResult& s, int expected) {
   if (!AllFinite(s.count()) || !AllFinite(s.sum()) || !AllFinite(s.sum_squares())) {
     return "statistics contain NaN or Inf";
   }
+  if (noisy) return "";
   for (double c : s.count()) {
     if (c < 0) return "statistics contain a negative count";
   }
@@ -303,20 +332,25 @@ absl::StatusOr<StudyRunner::SecureOutcome> StudyRunner::RunSecureRound(
   crypto::OpenSslPrng prng;
   ASSIGN_OR_RETURN(crypto::SecretData seed, prng.RandomSecret(32));
   context.set_graph_seed(std::string(seed.view()));
+  if (certificates_ == nullptr) {
+    ASSIGN_OR_RETURN(certificates_, crypto::CertificateVerifier::New(env_.ca_pem));
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggServer> server,
-                   secagg::SecAggServer::Create(context, env_.ca_pem, *env_.clock));
+                   secagg::SecAggServer::Create(context, certificates_, *env_.clock));
 
   // Feeds one phase's results to the protocol; a site that sent nothing
   // usable is dropped here, the protocol drops the rest with its reason.
   auto handle = [&](PhaseOutcome& outcome) {
     for (auto& [site, reason] : outcome.dropped) result.dropped[site] = reason;
-    for (const auto& [site, r] : outcome.results) {
+    for (auto& [site, r] : outcome.results) {
       if (!r.has_secure()) {
         result.dropped[site] = "sent a result of the wrong kind";
       } else if (!r.secure().declined().empty()) {
         result.dropped[site] = absl::StrCat("declined: ", r.secure().declined());
         LogWarn({plan_.study_id, round, site}, result.dropped[site]);
-      } else if (absl::Status s = server->Handle(site, r.secure().response()); !s.ok()) {
+      } else if (absl::Status s =
+                     server->Handle(site, std::move(*r.mutable_secure()->mutable_response()));
+                 !s.ok()) {
         result.dropped[site] = std::string(s.message());
         LogWarn({plan_.study_id, round, site},
                 absl::StrCat("secure aggregation dropped the site: ", s.message()));
@@ -388,6 +422,26 @@ absl::StatusOr<StudyRunner::Collected<v1::StatisticsResult>> StudyRunner::Collec
   const int expected = static_cast<int>(feature_names_.size());
   const std::vector<std::string> sites = EligibleSites();
   Collected<v1::StatisticsResult> out;
+  const bool noisy = plan_.privacy.on();
+  if (plan_.privacy.mode == study::StudyPlan::Privacy::Mode::kDistributed) {
+    ASSIGN_OR_RETURN(privacy::DistributedSumEncoder encoder,
+                     study::DistributedEncoder(plan_, study::ReleaseKind::kStatistics, expected, 0));
+    ASSIGN_OR_RETURN(SecureOutcome secure,
+                     RunSecureRound(0, attempt, sites, study::kStatisticsBits,
+                                    encoder.padded_dim(),
+                                    [](v1::SecureAggregationTask& t) { t.mutable_statistics(); }));
+    ASSIGN_OR_RETURN(Eigen::VectorXd sum,
+                     DecodeDistributed(encoder, secure.sum, study::kStatisticsBits));
+    ASSIGN_OR_RETURN(study::StatisticsLayout layout, study::StatisticsLayout::Create(plan_.schema));
+    out.total = layout.Decode(sum);
+    if (std::string problem = CheckStatistics(out.total, expected, noisy); !problem.empty()) {
+      return absl::DataLossError(absl::StrCat("secure sum of statistics: ", problem));
+    }
+    out.sites = secure.survivors;
+    out.dropped = secure.dropped;
+    RecordSecureRound(0, secure);
+    return out;
+  }
   if (plan_.secure_aggregation.enabled) {
     ASSIGN_OR_RETURN(study::StatisticsCodec codec,
                      study::StatisticsCodec::Create(expected, static_cast<int>(sites.size())));
@@ -396,7 +450,7 @@ absl::StatusOr<StudyRunner::Collected<v1::StatisticsResult>> StudyRunner::Collec
                                     [](v1::SecureAggregationTask& t) { t.mutable_statistics(); }));
     ASSIGN_OR_RETURN(out.total,
                      codec.Decode(secure.sum, static_cast<int>(secure.survivors.size())));
-    if (std::string problem = CheckStatistics(out.total, expected); !problem.empty()) {
+    if (std::string problem = CheckStatistics(out.total, expected, noisy); !problem.empty()) {
       return absl::DataLossError(absl::StrCat("secure sum of statistics: ", problem));
     }
     out.sites = secure.survivors;
@@ -407,8 +461,9 @@ absl::StatusOr<StudyRunner::Collected<v1::StatisticsResult>> StudyRunner::Collec
   PhaseOutcome outcome = RunPhase(0, attempt, "statistics", sites,
                                   [](const std::string&, v1::Task& t) { t.mutable_statistics(); });
   for (auto& [site, result] : outcome.results) {
-    std::string problem = result.has_statistics() ? CheckStatistics(result.statistics(), expected)
-                                                  : "sent a result of the wrong kind";
+    std::string problem = result.has_statistics()
+                              ? CheckStatistics(result.statistics(), expected, noisy)
+                              : "sent a result of the wrong kind";
     if (!problem.empty()) {
       outcome.dropped[site] = problem;
       LogWarn({plan_.study_id, 0, site}, absl::StrCat("site dropped from round: ", problem));
@@ -436,6 +491,14 @@ absl::Status StudyRunner::RunStatistics() {
               absl::StrCat("preprocessing: only ", collected->sites.size(), " of the required ",
                            plan_.min_sites, " sites reported; ", retry));
       continue;
+    }
+    if (plan_.privacy.on()) {
+      ASSIGN_OR_RETURN(study::StatisticsLayout layout,
+                       study::StatisticsLayout::Create(plan_.schema));
+      layout.Sanitize(collected->total);
+      dp_records_per_site_ = static_cast<double>(collected->total.num_train()) /
+                             static_cast<double>(collected->sites.size());
+      summary_["privacy"]["records_per_site"] = dp_records_per_site_;
     }
     const v1::StatisticsResult& s = collected->total;
     data::FeatureStatistics total;
@@ -471,9 +534,26 @@ absl::StatusOr<StudyRunner::Collected<v1::RoundContribution>> StudyRunner::Colle
   auto fill_train = [&](v1::TrainTask* train) {
     *train->mutable_global_model() = model_ref;
     *train->mutable_normalization() = NormalizationProto();
-    train->set_evaluate_global_model(true);
+    // Under DP a per-round evaluation would be one more charged release.
+    train->set_evaluate_global_model(!plan_.privacy.on());
+    if (plan_.privacy.on()) train->set_dp_records_per_site(dp_records_per_site_);
   };
   Collected<v1::RoundContribution> out;
+  if (plan_.privacy.mode == study::StudyPlan::Privacy::Mode::kDistributed) {
+    ASSIGN_OR_RETURN(privacy::DistributedSumEncoder encoder,
+                     study::DistributedEncoder(plan_, study::ReleaseKind::kTrain, dim - 1, round));
+    ASSIGN_OR_RETURN(SecureOutcome secure,
+                     RunSecureRound(round, attempt, sites, plan_.secure_aggregation.bits,
+                                    encoder.padded_dim(), [&](v1::SecureAggregationTask& t) {
+                                      fill_train(t.mutable_train());
+                                    }));
+    ASSIGN_OR_RETURN(out.gradient_sum,
+                     DecodeDistributed(encoder, secure.sum, plan_.secure_aggregation.bits));
+    out.sites = secure.survivors;
+    out.dropped = secure.dropped;
+    RecordSecureRound(round, secure);
+    return out;
+  }
   if (plan_.secure_aggregation.enabled) {
     ASSIGN_OR_RETURN(study::TrainingCodec codec,
                      study::TrainingCodec::Create(dim, plan_.histogram_bins,
@@ -570,6 +650,19 @@ absl::Status StudyRunner::RunTrainingRound(int round) {
                            plan_.min_sites, " sites reported; ", retry));
       continue;
     }
+    if (plan_.privacy.on()) {
+      RETURN_IF_ERROR(ApplyPrivateRound(round, *collected));
+      nlohmann::json entry = {{"round", round}, {"sites", collected->sites}};
+      if (!collected->dropped.empty()) entry["dropped"] = collected->dropped;
+      if (attempt > 0) entry["attempts"] = attempt + 1;
+      summary_["rounds"].push_back(entry);
+      LogInfo({plan_.study_id, round, ""},
+              absl::StrFormat("round %d of %d: %d sites (differential privacy: no per-round "
+                              "metrics are released)",
+                              round, plan_.rounds, collected->sites.size()));
+      env_.blobs->Erase(model_ref.sha256());
+      return absl::OkStatus();
+    }
     const v1::RoundContribution& total = collected->total;
     RoundSum sum(dim);
     RETURN_IF_ERROR(sum.Add({"round total",
@@ -604,6 +697,50 @@ absl::Status StudyRunner::RunTrainingRound(int round) {
   return absl::UnavailableError(absl::StrCat(
       "round ", round, ": fewer than min_sites (", plan_.min_sites, ") sites reported after ",
       plan_.max_round_retries + 1, " attempts"));
+}
+
+absl::StatusOr<Eigen::VectorXd> StudyRunner::DecodeDistributed(
+    const privacy::DistributedSumEncoder& encoder, const std::vector<uint64_t>& sum, int bits) {
+  // The secure sum is mod 2^bits; the sites' noisy sums are signed.
+  std::vector<int64_t> centered(sum.size());
+  const uint64_t half = uint64_t{1} << (bits - 1);
+  const uint64_t modulus_mask = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+  for (size_t i = 0; i < sum.size(); ++i) {
+    const uint64_t v = sum[i] & modulus_mask;
+    centered[i] = v >= half ? static_cast<int64_t>(v) - static_cast<int64_t>(half) * 2
+                            : static_cast<int64_t>(v);
+  }
+  return encoder.DecodeSum(centered);
+}
+
+absl::Status StudyRunner::ApplyPrivateRound(int round,
+                                            const Collected<v1::RoundContribution>& collected) {
+  const int dim = static_cast<int>(model_.size());
+  if (plan_.privacy.mode == study::StudyPlan::Privacy::Mode::kDistributed) {
+    // One step of federated DP-SGD: the noisy sum of the sampled records'
+    // clipped gradients over the expected number of sampled records.
+    const double expected_batch = plan_.privacy.sampling_rate * dp_records_per_site_ *
+                                  static_cast<double>(collected.sites.size());
+    if (!(expected_batch > 0) || collected.gradient_sum.size() != dim) {
+      return absl::InternalError(absl::StrCat("round ", round, ": no usable gradient sum"));
+    }
+    Eigen::VectorXd gradient = collected.gradient_sum / expected_batch;
+    gradient.head(dim - 1) += plan_.l2 * model_.head(dim - 1);
+    server_optimizer_->Step(model_, gradient);
+  } else {
+    // Local DP: each site sent its noisy model delta with weight 1.
+    const v1::RoundContribution& total = collected.total;
+    RoundSum sum(dim);
+    RETURN_IF_ERROR(sum.Add({"round total",
+                             Eigen::Map<const Eigen::VectorXd>(total.weighted_delta().data(),
+                                                               total.weighted_delta_size()),
+                             total.weight()}));
+    ASSIGN_OR_RETURN(model_, strategy_->Apply(model_, sum));
+  }
+  if (!model_.allFinite()) {
+    return absl::InternalError(absl::StrCat("round ", round, ": the model is no longer finite"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status StudyRunner::RunBaseline() {
@@ -655,10 +792,11 @@ absl::Status StudyRunner::RunFinalEvaluation() {
   for (const auto& r : refs) env_.blobs->Erase(r.sha256());
   if (Stopped()) return absl::CancelledError("stopped");
 
+  const int bins = plan_.privacy.on() ? plan_.privacy.evaluation_bins : plan_.histogram_bins;
   std::vector<ml::BinaryMetrics> pooled(refs.size());
   for (auto& p : pooled) {
-    p.positive_histogram.assign(plan_.histogram_bins, 0);
-    p.negative_histogram.assign(plan_.histogram_bins, 0);
+    p.positive_histogram.assign(bins, 0);
+    p.negative_histogram.assign(bins, 0);
   }
   std::vector<nlohmann::json> per_site(refs.size(), nlohmann::json::object());
   for (auto it = outcome.results.begin(); it != outcome.results.end();) {
@@ -671,7 +809,7 @@ absl::Status StudyRunner::RunFinalEvaluation() {
       problem = "sent a malformed evaluation";
     } else {
       for (const auto& m : result.evaluate().metrics()) {
-        if (absl::Status s = study::ValidateMetrics(m, plan_.histogram_bins); !s.ok()) {
+        if (absl::Status s = study::ValidateMetrics(m, bins); !s.ok()) {
           problem = std::string(s.message());
           break;
         }
@@ -692,12 +830,24 @@ absl::Status StudyRunner::RunFinalEvaluation() {
   }
   summary_["final"] = {{"pooled", study::MetricsJson(pooled[0])}, {"per_site", per_site[0]}};
   if (!outcome.dropped.empty()) summary_["final"]["dropped"] = outcome.dropped;
-  if (!summary_["rounds"].empty()) summary_["rounds"].back()["test"] = study::MetricsJson(pooled[0]);
+  if (!summary_["rounds"].empty() && !plan_.privacy.on()) {
+    summary_["rounds"].back()["test"] = study::MetricsJson(pooled[0]);
+  }
   if (with_baseline) {
     summary_["baseline"] = {{"site", plan_.baseline_site},
                             {"description", "trained on this site's data alone"},
                             {"pooled", study::MetricsJson(pooled[1])},
                             {"per_site", per_site[1]}};
+  }
+  if (plan_.privacy.on()) {
+    summary_["final"]["note"] =
+        "released under differential privacy: every site's metrics carry noise";
+    LogInfo({plan_.study_id, plan_.rounds, ""},
+            absl::StrFormat("final evaluation (noisy, differentially private): pooled accuracy "
+                            "%.4f, AUC %s (n~%d)",
+                            ml::Accuracy(pooled[0]), FormatAuc(summary_["final"]["pooled"]["auc"]),
+                            pooled[0].n));
+    return absl::OkStatus();
   }
   const nlohmann::json& last = summary_["rounds"].back();
   LogInfo({plan_.study_id, plan_.rounds, ""},
@@ -760,6 +910,14 @@ absl::Status StudyRunner::TryResume(int& next_round) {
   if (summary_.contains("refusals")) {
     absl::MutexLock lock(&mu_);
     for (const auto& [site, reason] : summary_["refusals"].items()) excluded_.insert(site);
+  }
+  // The DP record count came from the statistics; they are not run again.
+  if (plan_.privacy.on()) {
+    const nlohmann::json& p = summary_.value("privacy", nlohmann::json::object());
+    if (!p.contains("records_per_site") || !p["records_per_site"].is_number()) {
+      return absl::DataLossError(absl::StrCat(path, ": checkpoint lacks the DP record count"));
+    }
+    dp_records_per_site_ = p["records_per_site"].get<double>();
   }
   next_round = checkpoint.completed_round() + 1;
   LogInfo({plan_.study_id, checkpoint.completed_round(), ""},
@@ -826,7 +984,10 @@ absl::Status StudyRunner::Run() {
     if (absl::Status s = RunTrainingRound(round); !s.ok()) return Fail(s);
     if (absl::Status s = WriteCheckpoint(round); !s.ok()) return Fail(s);
   }
-  if (!plan_.baseline_site.empty()) {
+  if (!plan_.baseline_site.empty() && plan_.privacy.on()) {
+    LogInfo(ctx, "single-site baseline skipped: under differential privacy each of its rounds "
+                 "would spend the baseline site's budget");
+  } else if (!plan_.baseline_site.empty()) {
     if (absl::Status s = RunBaseline(); !s.ok()) {
       if (Stopped()) return s;
       LogWarn(ctx, absl::StrCat("baseline skipped: ", s.message()));

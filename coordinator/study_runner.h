@@ -28,11 +28,14 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "cohort/v1/tasks.pb.h"
+#include "common/ml/optimizer.h"
+#include "common/privacy/distributed.h"
 #include "common/study/study_plan.h"
 #include "common/util/clock.h"
 #include "coordinator/aggregation/fedavg.h"
 #include "coordinator/blob_store.h"
 #include "coordinator/site_registry.h"
+#include "crypto/signature.h"
 #include "nlohmann/json.hpp"
 
 namespace cohort::coordinator {
@@ -90,6 +93,7 @@ class StudyRunner {
     T total;
     std::vector<std::string> sites;              // whose contributions are in the total
     std::map<std::string, std::string> dropped;  // site -> reason
+    Eigen::VectorXd gradient_sum;                // distributed DP training only
   };
   struct SecureOutcome {
     int attempt = 0;
@@ -108,6 +112,13 @@ class StudyRunner {
   absl::StatusOr<Collected<v1::RoundContribution>> CollectTraining(int round, int attempt,
                                                                     const v1::BlobRef& model);
 
+  // Distributed DP: the real-valued sum a secure sum of noisy integer sums
+  // stands for.
+  absl::StatusOr<Eigen::VectorXd> DecodeDistributed(const privacy::DistributedSumEncoder& encoder,
+                                                    const std::vector<uint64_t>& sum, int bits);
+  // A training round under DP: a server DP-SGD step (distributed) or the
+  // average of the sites' noisy deltas (local).
+  absl::Status ApplyPrivateRound(int round, const Collected<v1::RoundContribution>& collected);
   absl::Status RunStatistics();
   absl::Status RunTrainingRound(int round);
   absl::Status RunBaseline();
@@ -130,8 +141,16 @@ class StudyRunner {
   // Study state (runner thread only).
   Eigen::VectorXd model_;
   Eigen::VectorXd baseline_model_;
+  // DP: the noisy count of training records per site (public), and the
+  // coordinator's optimizer in distributed mode (its state restarts with the
+  // process).
+  double dp_records_per_site_ = 0;
+  std::unique_ptr<ml::Optimizer> server_optimizer_;
   std::vector<double> norm_mean_, norm_scale_, norm_impute_;
   nlohmann::json summary_;
+  // Checks the sites' certificates in secure rounds; kept across rounds so
+  // each certificate is fully verified once (made from env_.ca_pem on first use).
+  std::shared_ptr<crypto::CertificateVerifier> certificates_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::string> expected_ ABSL_GUARDED_BY(mu_);  // task id -> site

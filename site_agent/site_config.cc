@@ -1,6 +1,7 @@
 #include "site_agent/site_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "absl/strings/ascii.h"
@@ -23,7 +24,8 @@ absl::StatusOr<SiteConfig> LoadSiteConfig(const std::string& path) {
   using util::ConfigNode;
   ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
   RETURN_IF_ERROR(root.CheckKeys({"site", "coordinator", "tls", "state_dir",
-                                  "approved_studies", "data", "poll", "reconnect"}));
+                                  "approved_studies", "data", "poll", "reconnect",
+                                  "privacy"}));
   const std::string base = std::filesystem::path(path).parent_path().string();
   SiteConfig config;
   ASSIGN_OR_RETURN(config.site, root.GetString("site"));
@@ -88,6 +90,30 @@ absl::StatusOr<SiteConfig> LoadSiteConfig(const std::string& path) {
     if (max < initial) return rc.Child("max_backoff_ms")->Error("must be >= initial_backoff_ms");
     config.initial_backoff = absl::Milliseconds(initial);
     config.max_backoff = absl::Milliseconds(max);
+  }
+  if (root.Has("privacy")) {
+    ASSIGN_OR_RETURN(ConfigNode privacy, root.Child("privacy"));
+    RETURN_IF_ERROR(privacy.CheckKeys({"per_study", "total", "allow_non_private"}));
+    auto ceiling = [&](absl::string_view key, double& epsilon, double& delta) -> absl::Status {
+      if (!privacy.Has(key)) return absl::OkStatus();
+      ASSIGN_OR_RETURN(ConfigNode node, privacy.Child(key));
+      RETURN_IF_ERROR(node.CheckKeys({"epsilon", "delta"}));
+      ASSIGN_OR_RETURN(epsilon, node.GetDouble("epsilon", epsilon));
+      ASSIGN_OR_RETURN(delta, node.GetDouble("delta", delta));
+      if (!(epsilon > 0) || !std::isfinite(epsilon)) {
+        return node.Child("epsilon").value_or(node).Error("must be > 0");
+      }
+      if (!(delta > 0 && delta < 1)) return node.Child("delta").value_or(node).Error("must be in (0, 1)");
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(ceiling("per_study", config.privacy.study_epsilon, config.privacy.study_delta));
+    RETURN_IF_ERROR(ceiling("total", config.privacy.total_epsilon, config.privacy.total_delta));
+    if (config.privacy.study_epsilon > config.privacy.total_epsilon) {
+      return privacy.Child("per_study")->Error(
+          "per_study epsilon must not exceed the total epsilon");
+    }
+    ASSIGN_OR_RETURN(config.privacy.allow_non_private,
+                     privacy.GetBool("allow_non_private", false));
   }
   return config;
 }

@@ -10,6 +10,10 @@
 //   data: {...}                  # see common/data/data_source.h
 //   poll: {wait_seconds: 10}
 //   reconnect: {initial_backoff_ms: 200, max_backoff_ms: 30000}
+//   privacy:                     # the hospital's own budget (docs/privacy.md)
+//     per_study: {epsilon: 1.0, delta: 1e-5}
+//     total: {epsilon: 3.0, delta: 1e-5}
+//     allow_non_private: false   # refuse plans with privacy.mode: off
 //
 // Relative paths are resolved against the config file's folder.
 #ifndef COHORT_SITE_AGENT_SITE_CONFIG_H_
@@ -33,6 +37,18 @@ struct ApprovedStudy {
   std::string plan_path;
 };
 
+// What this hospital lets studies spend, enforced by its own ledger
+// (<state_dir>/privacy/ledger.jsonl). The coordinator cannot raise it.
+struct PrivacyBudget {
+  double study_epsilon = 1.0;
+  double study_delta = 1e-5;
+  double total_epsilon = 3.0;
+  double total_delta = 1e-5;
+  // Plans that turn privacy off are refused unless the hospital allows them
+  // (for debugging on synthetic data).
+  bool allow_non_private = false;
+};
+
 struct SiteConfig {
   std::string site;
   std::string coordinator_address;
@@ -46,6 +62,7 @@ struct SiteConfig {
   absl::Duration poll_wait = absl::Seconds(10);
   absl::Duration initial_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(30);
+  PrivacyBudget privacy;
 };
 
 // InvalidArgument naming the file, line and field on any problem.

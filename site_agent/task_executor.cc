@@ -5,10 +5,13 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/data/preprocess.h"
 #include "common/ml/logistic_regression.h"
 #include "common/ml/metrics.h"
+#include "common/ml/dp_sgd.h"
 #include "common/ml/trainer.h"
+#include "common/study/private_release.h"
 #include "common/study/proto_convert.h"
 #include "common/util/logging.h"
 #include "common/util/status_macros.h"
@@ -103,6 +106,49 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Execute(const v1::Task& task) {
     util::LogWarn(ctx, absl::StrCat("refused task ", task.task_id(), ": ", why));
     return RefusalResult(task, v1::INVALID_TASK, why);
   }
+  // Differential privacy: what this task's release would cost is known from
+  // the plan alone, so a task the budget cannot pay for is refused before any
+  // record is read.
+  std::optional<privacy::ChargeRequest> charge;
+  if (!plan.privacy.on()) {
+    if (!config_.privacy.allow_non_private) {
+      const std::string why =
+          "the plan turns differential privacy off (privacy.mode: off) and this site's config "
+          "does not allow that (privacy.allow_non_private)";
+      util::LogWarn(ctx, absl::StrCat("refused task ", task.task_id(), ": ", why));
+      return RefusalResult(task, v1::INVALID_PLAN, why);
+    }
+    if (warned_non_private_.insert(plan.sha256).second) {
+      util::LogWarn(ctx, "differential privacy is OFF in this plan (allowed by this site's "
+                         "config): releases carry no noise and are not charged");
+    }
+  } else {
+    auto request = ChargeFor(plan, task);
+    if (!request.ok()) {
+      util::LogWarn(ctx, absl::StrCat("refused task ", task.task_id(), ": ",
+                                      request.status().message()));
+      return RefusalResult(task, v1::INVALID_PLAN, std::string(request.status().message()));
+    }
+    charge = *std::move(request);
+    if (charge.has_value()) {
+      absl::Status affordable = OpenLedger();
+      if (affordable.ok()) affordable = ledger_->Preview(*charge).status();
+      if (!affordable.ok()) {
+        util::LogWarn(ctx, absl::StrCat("refused task ", task.task_id(), ": ",
+                                        affordable.message()));
+        return RefusalResult(task, v1::PRIVACY_BUDGET_EXHAUSTED,
+                             absl::IsResourceExhausted(affordable)
+                                 ? std::string(affordable.message())
+                                 : "the site's privacy ledger is unusable; see the site's log");
+      }
+      // Secure aggregation: the check is made when the round starts (key
+      // advertisement); the charge when the masked input leaves.
+      if (task.kind_case() == v1::Task::kSecure &&
+          task.secure().phase() != v1::PHASE_MASKED_INPUT) {
+        charge.reset();
+      }
+    }
+  }
   auto dataset = DatasetFor(plan);
   if (!dataset.ok()) {
     // The details (file, line, the offending value) stay in this site's log:
@@ -123,6 +169,21 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Execute(const v1::Task& task) {
         "the plan requires secure aggregation; this site does not send it in the clear";
     util::LogWarn(ctx, absl::StrCat("refused task ", task.task_id(), ": ", why));
     return RefusalResult(task, v1::INVALID_TASK, why);
+  }
+  if (plan.privacy.on()) {
+    // delta bounds the probability of a catastrophic release; at or above
+    // 1/records it would allow releasing one record outright.
+    const double records =
+        static_cast<double>((*dataset)->x_train.rows() + (*dataset)->x_test.rows());
+    for (double delta : {plan.privacy.delta, config_.privacy.study_delta}) {
+      if (delta * records >= 1.0) {
+        const std::string why = absl::StrCat(
+            "delta ", delta, " is not below 1 / the number of this site's records; a "
+            "meaningful guarantee needs a smaller delta");
+        util::LogWarn(ctx, absl::StrCat("refused task ", task.task_id(), ": ", why));
+        return RefusalResult(task, v1::INVALID_PLAN, why);
+      }
+    }
   }
   if (!plan.secure_aggregation.enabled && warned_plain_.insert(plan.sha256).second) {
     util::LogWarn(ctx, "secure aggregation is OFF in this plan: the coordinator sees this "
@@ -156,16 +217,121 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Execute(const v1::Task& task) {
     }
     return result.status();
   }
+  if (charge.has_value() && !result->has_refusal() &&
+      !(result->has_secure() && !result->secure().has_response())) {
+    // Durable before the release leaves this process.
+    absl::StatusOr<privacy::ChargeReceipt> receipt = Charge(*charge, ctx);
+    if (receipt.ok()) {
+      v1::PrivacySpend* spend = result->mutable_privacy_spend();
+      spend->set_epsilon(receipt->study_after.epsilon);
+      spend->set_delta(receipt->study_after.delta);
+      spend->set_ceiling_epsilon(charge->study_ceiling.epsilon);
+      spend->set_accountant(std::string(privacy::AccountantName(receipt->study_after.accountant)));
+    } else {
+      const absl::Status& charged = receipt.status();
+      if (result->has_secure()) {
+        result->mutable_secure()->clear_response();
+        result->mutable_secure()->set_declined(
+            "the site could not record this release in its privacy ledger");
+      } else {
+        return RefusalResult(task, v1::PRIVACY_BUDGET_EXHAUSTED,
+                             absl::IsResourceExhausted(charged)
+                                 ? std::string(charged.message())
+                                 : "the site could not record this release in its privacy "
+                                   "ledger; see the site's log");
+      }
+    }
+  }
   result->set_task_id(task.task_id());
   result->set_study_id(task.study_id());
   result->set_round(task.round());
   return result;
 }
 
-absl::StatusOr<v1::TaskResult> TaskExecutor::Statistics(const study::StudyPlan&,
+absl::StatusOr<std::optional<privacy::ChargeRequest>> TaskExecutor::ChargeFor(
+    const study::StudyPlan& plan, const v1::Task& task) {
+  std::optional<study::ReleaseKind> kind;
+  int models = 1;
+  switch (task.kind_case()) {
+    case v1::Task::kStatistics:
+      kind = study::ReleaseKind::kStatistics;
+      break;
+    case v1::Task::kTrain:
+      kind = study::ReleaseKind::kTrain;
+      break;
+    case v1::Task::kEvaluate:
+      kind = study::ReleaseKind::kEvaluate;
+      models = task.evaluate().models_size();
+      break;
+    case v1::Task::kSecure:
+      if (task.secure().phase() == v1::PHASE_ADVERTISE_KEYS ||
+          task.secure().phase() == v1::PHASE_MASKED_INPUT) {
+        kind = task.secure().has_statistics() ? study::ReleaseKind::kStatistics
+                                              : study::ReleaseKind::kTrain;
+      }
+      break;
+    default:
+      break;
+  }
+  if (!kind.has_value()) return std::nullopt;
+  ASSIGN_OR_RETURN(std::vector<privacy::PrivacyEvent> events,
+                   study::ReleaseEvents(plan, *kind, data::NumEncodedFeatures(plan.schema),
+                                        task.round(), models));
+  privacy::ChargeRequest request;
+  request.study_id = plan.study_id;
+  request.release_id = task.task_id();
+  request.kind = std::string(study::ReleaseKindName(*kind));
+  request.events = std::move(events);
+  request.study_ceiling = {config_.privacy.study_epsilon, config_.privacy.study_delta};
+  return request;
+}
+
+absl::Status TaskExecutor::OpenLedger() {
+  if (ledger_ != nullptr) return absl::OkStatus();
+  ASSIGN_OR_RETURN(ledger_, privacy::PrivacyLedger::Open(
+                                config_.state_dir + "/privacy/ledger.jsonl",
+                                {config_.privacy.total_epsilon, config_.privacy.total_delta}));
+  if (ledger_->recovered_torn_line()) {
+    util::LogWarn({"", -1, config_.site},
+                  absl::StrCat(ledger_->path(), ": dropped an incomplete last line (a charge "
+                                                "interrupted before its release left)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<privacy::ChargeReceipt> TaskExecutor::Charge(
+    const privacy::ChargeRequest& request, const util::LogContext& ctx) {
+  RETURN_IF_ERROR(OpenLedger());
+  auto receipt = ledger_->Charge(request);
+  if (!receipt.ok()) {
+    util::LogError(ctx, absl::StrCat("release withheld: ", receipt.status().message()));
+    return receipt.status();
+  }
+  util::LogInfo(ctx, absl::StrFormat(
+                         "privacy: %s release charged; study epsilon %.4f -> %.4f (delta %g, "
+                         "ceiling %g), total %.4f",
+                         request.kind, receipt->study_before.epsilon,
+                         receipt->study_after.epsilon, request.study_ceiling.delta,
+                         request.study_ceiling.epsilon, receipt->total_after.epsilon));
+  return receipt;
+}
+
+absl::StatusOr<v1::TaskResult> TaskExecutor::Statistics(const study::StudyPlan& plan,
                                                         const data::LocalDataset& data) {
-  data::FeatureStatistics stats = data::ComputeStatistics(data);
   v1::TaskResult result;
+  if (plan.privacy.mode == study::StudyPlan::Privacy::Mode::kLocal) {
+    ASSIGN_OR_RETURN(study::StatisticsLayout layout, study::StatisticsLayout::Create(plan.schema));
+    ASSIGN_OR_RETURN(Eigen::VectorXd noisy,
+                     study::NoisySum(layout.Records(data), layout.length(), layout.record_bound(),
+                                     plan.privacy.statistics_noise_multiplier, noise_gen_));
+    *result.mutable_statistics() = layout.Decode(noisy);
+    return result;
+  }
+  if (plan.privacy.on()) {
+    return absl::FailedPreconditionError(
+        "distributed DP statistics are only released through secure aggregation");
+  }
+  data::FeatureStatistics stats = data::ComputeStatistics(data);
   auto* s = result.mutable_statistics();
   s->set_num_train(data.x_train.rows());
   s->set_num_test(data.x_test.rows());
@@ -202,6 +368,34 @@ absl::StatusOr<v1::RoundContribution> TaskExecutor::ComputeContribution(
   RETURN_IF_ERROR(data::Apply(standardizer, x_train));
 
   v1::RoundContribution contribution;
+  if (plan.privacy.on()) {
+    // Local-mode DP-SGD: only the noisy model delta leaves; no metrics and no
+    // record count (the coordinator averages the sites' deltas).
+    if (!(train.dp_records_per_site() > 0)) {
+      return absl::InvalidArgumentError("train task lacks dp_records_per_site");
+    }
+    ASSIGN_OR_RETURN(ml::LogisticRegression model,
+                     ml::LogisticRegression::FromParameters(global, plan.l2));
+    const ml::DpSgdOptions options = {
+        .steps = plan.DpStepsPerRound(),
+        .sampling_rate = plan.privacy.sampling_rate,
+        .clip = plan.privacy.clip,
+        .noise_multiplier = plan.privacy.noise_multiplier,
+        .expected_batch = plan.privacy.sampling_rate * train.dp_records_per_site(),
+        .optimizer = plan.training.optimizer};
+    ASSIGN_OR_RETURN(ml::DpSgdResult trained,
+                     ml::TrainDpSgd(model, x_train, data.y_train, options, noise_gen_));
+    const Eigen::VectorXd delta = model.parameters() - global;
+    contribution.mutable_weighted_delta()->Add(delta.data(), delta.data() + delta.size());
+    contribution.set_weight(1.0);
+    if (local_steps != nullptr) *local_steps = static_cast<int>(trained.steps);
+    // Sampled and clipped counts describe the data: they stay in this log.
+    util::LogInfo({plan.study_id, round, config_.site},
+                  absl::StrCat("DP-SGD: ", trained.steps, " noisy steps, ",
+                               trained.examples_sampled, " records sampled, ",
+                               trained.examples_clipped, " gradients clipped"));
+    return contribution;
+  }
   if (train.evaluate_global_model()) {
     Eigen::MatrixXd x_test = data.x_test;
     RETURN_IF_ERROR(data::Apply(standardizer, x_test));
@@ -259,14 +453,112 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Evaluate(const study::StudyPlan& pl
   Eigen::MatrixXd x_test = data.x_test;
   RETURN_IF_ERROR(data::Apply(standardizer, x_test));
   v1::TaskResult result;
+  std::vector<ml::BinaryMetrics> exact;
   for (const v1::BlobRef& ref : task.evaluate().models()) {
     ASSIGN_OR_RETURN(Eigen::VectorXd params, FetchModel(ref, features + 1));
     ASSIGN_OR_RETURN(ml::LogisticRegression model,
                      ml::LogisticRegression::FromParameters(params, plan.l2));
-    *result.mutable_evaluate()->add_metrics() =
-        study::ToProto(ml::EvaluateBinary(model, x_test, data.y_test, plan.histogram_bins));
+    exact.push_back(ml::EvaluateBinary(model, x_test, data.y_test, plan.histogram_bins));
+    if (!plan.privacy.on()) {
+      *result.mutable_evaluate()->add_metrics() = study::ToProto(exact.back());
+      continue;
+    }
+    // Under DP the released metrics are noisy (local noise in both modes:
+    // each site's evaluation is reported on its own).
+    ASSIGN_OR_RETURN(study::EvaluationLayout layout,
+                     study::EvaluationLayout::Create(plan.privacy.evaluation_bins));
+    ASSIGN_OR_RETURN(Eigen::VectorXd noisy,
+                     study::NoisySum(layout.Records(model, x_test, data.y_test), layout.length(),
+                                     layout.record_bound(),
+                                     plan.privacy.evaluation_noise_multiplier, noise_gen_));
+    *result.mutable_evaluate()->add_metrics() = layout.Decode(noisy);
+  }
+  if (plan.privacy.on()) {
+    if (absl::Status saved = SaveLocalEvaluation(plan, exact); !saved.ok()) {
+      util::LogWarn({plan.study_id, task.round(), config_.site},
+                    absl::StrCat("could not keep the exact local evaluation: ", saved.message()));
+    }
   }
   return result;
+}
+
+absl::Status TaskExecutor::SaveLocalEvaluation(
+    const study::StudyPlan& plan, const std::vector<ml::BinaryMetrics>& metrics) const {
+  nlohmann::json models = nlohmann::json::array();
+  for (const ml::BinaryMetrics& m : metrics) models.push_back(study::MetricsJson(m));
+  nlohmann::json record = {
+      {"study_id", plan.study_id},
+      {"plan_sha256", plan.sha256},
+      {"site", config_.site},
+      {"note", "exact metrics on this site's test split; kept at the site, never sent"},
+      {"models", models}};
+  // The raw counts and histograms too, so sites that agree can pool them.
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    record["models"][i]["histograms"] = {{"positive", metrics[i].positive_histogram},
+                                         {"negative", metrics[i].negative_histogram}};
+    record["models"][i]["counts"] = {{"n", metrics[i].n},
+                                     {"correct", metrics[i].correct},
+                                     {"true_positive", metrics[i].true_positive},
+                                     {"false_positive", metrics[i].false_positive},
+                                     {"true_negative", metrics[i].true_negative},
+                                     {"false_negative", metrics[i].false_negative},
+                                     {"loss_sum", metrics[i].loss_sum}};
+  }
+  const std::string dir = config_.state_dir + "/evaluations";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat(dir, ": ", ec.message()));
+  return crypto::WriteFileAtomically(absl::StrCat(dir, "/", plan.study_id, ".json"),
+                                     record.dump(2) + "\n", 0600);
+}
+
+absl::StatusOr<study::Encoded> TaskExecutor::EncodeDistributed(const study::StudyPlan& plan,
+                                                               const v1::Task& task,
+                                                               const data::LocalDataset& data) {
+  const v1::SecureAggregationTask& secure = task.secure();
+  const int features = static_cast<int>(data.feature_names.size());
+  const bool statistics = secure.has_statistics();
+  ASSIGN_OR_RETURN(privacy::DistributedSumEncoder encoder,
+                   study::DistributedEncoder(plan,
+                                             statistics ? study::ReleaseKind::kStatistics
+                                                        : study::ReleaseKind::kTrain,
+                                             features, task.round()));
+  Eigen::MatrixXd rows;
+  if (statistics) {
+    ASSIGN_OR_RETURN(study::StatisticsLayout layout, study::StatisticsLayout::Create(plan.schema));
+    rows = layout.Records(data);
+  } else {
+    const v1::TrainTask& train = secure.train();
+    ASSIGN_OR_RETURN(data::Standardizer standardizer,
+                     StandardizerFrom(train.normalization(), features));
+    ASSIGN_OR_RETURN(Eigen::VectorXd global, FetchModel(train.global_model(), features + 1));
+    Eigen::MatrixXd x_train = data.x_train;
+    RETURN_IF_ERROR(data::Apply(standardizer, x_train));
+    ASSIGN_OR_RETURN(ml::LogisticRegression model,
+                     ml::LogisticRegression::FromParameters(global, plan.l2));
+    ASSIGN_OR_RETURN(ml::ClippedSample sample,
+                     ml::SampleClippedGradients(model, x_train, data.y_train,
+                                                plan.privacy.sampling_rate, plan.privacy.clip,
+                                                noise_gen_));
+    util::LogInfo({plan.study_id, task.round(), config_.site},
+                  absl::StrCat("distributed DP-SGD: ", sample.per_example.rows(),
+                               " records sampled, ", sample.num_clipped, " gradients clipped"));
+    rows = std::move(sample.per_example);
+  }
+  const v1::SecAggContext& context = secure.context();
+  const int bits = context.bits();
+  const int64_t limit =
+      ((int64_t{1} << (bits - 1)) - 1) / std::max(1, context.participants_size());
+  if (encoder.MaxAbsCoordinate(rows.rows()) > limit) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this site's noisy sum may exceed the ", bits, "-bit secure-aggregation range"));
+  }
+  ASSIGN_OR_RETURN(std::vector<int64_t> sum, encoder.EncodeSum(rows, noise_gen_));
+  study::Encoded out;
+  const uint64_t mask = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+  out.values.reserve(sum.size());
+  for (int64_t v : sum) out.values.push_back(static_cast<uint64_t>(v) & mask);
+  return out;
 }
 
 absl::Status TaskExecutor::LoadIdentity() {
@@ -316,7 +608,14 @@ absl::Status TaskExecutor::CheckContext(const study::StudyPlan& plan, const v1::
   const int bits = statistics ? study::kStatisticsBits : sa.bits;
   if (c.bits() != bits) return bad(absl::StrCat("bits ", c.bits(), " should be ", bits));
   int64_t length = 0;
-  if (statistics) {
+  if (plan.privacy.mode == study::StudyPlan::Privacy::Mode::kDistributed) {
+    ASSIGN_OR_RETURN(privacy::DistributedSumEncoder encoder,
+                     study::DistributedEncoder(plan,
+                                               statistics ? study::ReleaseKind::kStatistics
+                                                          : study::ReleaseKind::kTrain,
+                                               features, task.round()));
+    length = encoder.padded_dim();
+  } else if (statistics) {
     ASSIGN_OR_RETURN(study::StatisticsCodec codec, study::StatisticsCodec::Create(features, n));
     length = codec.length();
   } else {
@@ -457,7 +756,10 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Secure(const study::StudyPlan& plan
     secagg::SecAggClient& client = *it->second;
     if (secure.phase() == v1::PHASE_MASKED_INPUT) {
       absl::StatusOr<study::Encoded> encoded;
-      if (secure.has_statistics()) {
+      if (plan.privacy.mode == study::StudyPlan::Privacy::Mode::kDistributed &&
+          (secure.has_statistics() || secure.has_train())) {
+        encoded = EncodeDistributed(plan, task, data);
+      } else if (secure.has_statistics()) {
         ASSIGN_OR_RETURN(v1::TaskResult stats, Statistics(plan, data));
         encoded = EncodeStatistics(stats.statistics(), features, context);
       } else if (secure.has_train()) {

@@ -14,6 +14,8 @@
 #define COHORT_SITE_AGENT_TASK_EXECUTOR_H_
 
 #include <map>
+#include <optional>
+#include <vector>
 #include <set>
 #include <memory>
 #include <string>
@@ -22,12 +24,17 @@
 #include "cohort/v1/model.pb.h"
 #include "cohort/v1/tasks.pb.h"
 #include "common/data/loader.h"
+#include "common/ml/metrics.h"
+#include "common/util/logging.h"
 #include "site_agent/approval.h"
 #include "absl/random/random.h"
+#include "common/privacy/ledger.h"
+#include "common/study/dp_plan.h"
 #include "common/study/secure_codec.h"
 #include "crypto/random.h"
 #include "crypto/secagg/client.h"
 #include "crypto/signature.h"
+#include "site_agent/secure_bit_gen.h"
 #include "site_agent/site_config.h"
 
 namespace cohort::site {
@@ -72,6 +79,24 @@ class TaskExecutor {
   absl::StatusOr<Eigen::VectorXd> FetchModel(const v1::BlobRef& ref, int expected_size);
   absl::StatusOr<v1::TaskResult> Statistics(const study::StudyPlan& plan,
                                             const data::LocalDataset& data);
+  // Differential privacy (docs/privacy.md). The charge a task's release would
+  // make, or nullopt when the task releases nothing about records (a
+  // key-exchange or unmasking phase) or the plan's privacy is off.
+  absl::StatusOr<std::optional<privacy::ChargeRequest>> ChargeFor(const study::StudyPlan& plan,
+                                                                  const v1::Task& task);
+  absl::Status OpenLedger();
+  // Makes the charge durable; the release may leave only after OK.
+  absl::StatusOr<privacy::ChargeReceipt> Charge(const privacy::ChargeRequest& request,
+                                                const util::LogContext& ctx);
+  // Distributed DP: this site's noisy integer sum for a secure round, as
+  // values mod 2^bits.
+  absl::StatusOr<study::Encoded> EncodeDistributed(const study::StudyPlan& plan,
+                                                   const v1::Task& task,
+                                                   const data::LocalDataset& data);
+  // The exact metrics of a DP evaluation stay at the site, in
+  // <state_dir>/evaluations/<study>.json.
+  absl::Status SaveLocalEvaluation(const study::StudyPlan& plan,
+                                   const std::vector<ml::BinaryMetrics>& metrics) const;
   absl::StatusOr<v1::TaskResult> Train(const study::StudyPlan& plan, const v1::Task& task,
                                        const data::LocalDataset& data);
   absl::StatusOr<v1::TaskResult> Evaluate(const study::StudyPlan& plan, const v1::Task& task,
@@ -110,6 +135,10 @@ class TaskExecutor {
   // round in progress (keyed by study/round/attempt).
   crypto::OpenSslPrng prng_;
   absl::BitGen rounding_gen_;
+  // DP noise comes from the CSPRNG.
+  SecureBitGen noise_gen_{&prng_};
+  std::unique_ptr<privacy::PrivacyLedger> ledger_;
+  std::set<std::string> warned_non_private_;
   std::string cert_pem_, ca_pem_;
   std::shared_ptr<const crypto::Signer> signer_;
   std::map<std::string, std::unique_ptr<secagg::SecAggClient>> secagg_clients_;

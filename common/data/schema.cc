@@ -1,5 +1,6 @@
 #include "common/data/schema.h"
 
+#include <cmath>
 #include <optional>
 #include <set>
 #include <string>
@@ -30,7 +31,7 @@ absl::StatusOr<VariableType> ParseType(const ConfigNode& node) {
 
 // Parses one variable map ("variables[2]" or "outcome").
 absl::StatusOr<Variable> ParseVariable(const ConfigNode& node) {
-  RETURN_IF_ERROR(CheckKeys(node, {"name", "type", "categories", "drop_first"}));
+  RETURN_IF_ERROR(CheckKeys(node, {"name", "type", "categories", "drop_first", "range"}));
   Variable variable;
   ASSIGN_OR_RETURN(ConfigNode name, node.Child("name"));
   ASSIGN_OR_RETURN(variable.name, name.AsString());
@@ -41,6 +42,20 @@ absl::StatusOr<Variable> ParseVariable(const ConfigNode& node) {
 
   const std::optional<ConfigNode> categories = OptionalChild(node, "categories");
   const std::optional<ConfigNode> drop_first = OptionalChild(node, "drop_first");
+  if (const std::optional<ConfigNode> range = OptionalChild(node, "range")) {
+    if (variable.type != VariableType::kNumeric) {
+      return range->Error("is only allowed for a numeric variable");
+    }
+    ASSIGN_OR_RETURN(std::vector<ConfigNode> bounds, range->Elements());
+    if (bounds.size() != 2) return range->Error("must be [lo, hi]");
+    ASSIGN_OR_RETURN(variable.range_lo, bounds[0].AsDouble());
+    ASSIGN_OR_RETURN(variable.range_hi, bounds[1].AsDouble());
+    if (!std::isfinite(variable.range_lo) || !std::isfinite(variable.range_hi) ||
+        !(variable.range_lo < variable.range_hi)) {
+      return range->Error("must be [lo, hi] with finite lo < hi");
+    }
+    variable.has_range = true;
+  }
   if (variable.type != VariableType::kCategorical) {
     if (categories) {
       return categories->Error("is only allowed for a categorical variable");
@@ -175,6 +190,18 @@ int NumEncodedFeatures(const StudySchema& schema) {
     n += NumEncodedColumns(variable);
   }
   return n;
+}
+
+std::vector<ColumnRange> EncodedFeatureRanges(const StudySchema& schema) {
+  std::vector<ColumnRange> ranges;
+  for (const Variable& variable : schema.features) {
+    if (variable.type == VariableType::kNumeric) {
+      ranges.push_back({variable.range_lo, variable.range_hi});
+    } else {
+      ranges.insert(ranges.end(), NumEncodedColumns(variable), ColumnRange{0.0, 1.0});
+    }
+  }
+  return ranges;
 }
 
 absl::StatusOr<StudySchema> ParseStudySchema(const util::ConfigNode& plan_root) {

@@ -31,6 +31,12 @@ struct Variable {
   VariableType type = VariableType::kNumeric;
   std::vector<std::string> categories;  // categorical only
   bool drop_first = false;              // categorical only
+  // Numeric only, optional: the declared range of the variable's values,
+  // `range: [lo, hi]`. Differentially private statistics clip values to it
+  // (a study with privacy on requires it for every numeric variable).
+  bool has_range = false;
+  double range_lo = 0.0;
+  double range_hi = 0.0;
 };
 
 // What a site does with a row that has a missing value.
@@ -52,6 +58,14 @@ struct StudySchema {
 // (e.g. "cp=atypical_angina").
 std::vector<std::string> EncodedFeatureNames(const StudySchema& schema);
 int NumEncodedFeatures(const StudySchema& schema);
+// The declared range of each encoded feature column, in order: a numeric
+// variable's `range` (or [0, 0] when it has none), [0, 1] for binary and
+// one-hot columns.
+struct ColumnRange {
+  double lo = 0.0;
+  double hi = 0.0;
+};
+std::vector<ColumnRange> EncodedFeatureRanges(const StudySchema& schema);
 // Encoded width of one variable: 1, or the number of kept categories.
 int NumEncodedColumns(const Variable& variable);
 
@@ -60,7 +74,7 @@ int NumEncodedColumns(const Variable& variable);
 // sections belong to other components):
 //
 //   variables:
-//     - {name: age, type: numeric}
+//     - {name: age, type: numeric, range: [18, 100]}   # range optional
 //     - {name: sex, type: binary}
 //     - {name: cp, type: categorical,
 //        categories: [typical_angina, atypical_angina, non_anginal,

@@ -1,6 +1,7 @@
 #include "common/study/study_plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -68,9 +69,12 @@ absl::Status ParseSecureAggregation(const ConfigNode& root, StudyPlan& plan) {
   StudyPlan::SecureAggregation& sa = plan.secure_aggregation;
   sa.threshold = n / 2 + 1;
   sa.degree = n - 1;
-  ConfigNode node = root;
+  // Never assign one ConfigNode to another: yaml-cpp's Node::operator=
+  // overwrites the referenced node (here: the plan's root) in place.
+  ASSIGN_OR_RETURN(const ConfigNode node, root.Has("secure_aggregation")
+                                              ? root.Child("secure_aggregation")
+                                              : absl::StatusOr<ConfigNode>(root));
   if (root.Has("secure_aggregation")) {
-    ASSIGN_OR_RETURN(node, root.Child("secure_aggregation"));
     RETURN_IF_ERROR(node.CheckKeys({"enabled", "threshold", "degree", "bits", "clip"}));
     ASSIGN_OR_RETURN(sa.enabled, node.GetBool("enabled", true));
     ASSIGN_OR_RETURN(int64_t threshold, node.GetInt("threshold", sa.threshold));
@@ -110,7 +114,103 @@ absl::Status ParseSecureAggregation(const ConfigNode& root, StudyPlan& plan) {
   return absl::OkStatus();
 }
 
+absl::Status ParsePrivacy(const ConfigNode& root, StudyPlan& plan) {
+  StudyPlan::Privacy& p = plan.privacy;
+  p.minimum_honest_sites = plan.min_sites;
+  ASSIGN_OR_RETURN(const ConfigNode node, root.Has("privacy") ? root.Child("privacy")
+                                                             : absl::StatusOr<ConfigNode>(root));
+  if (root.Has("privacy")) {
+    RETURN_IF_ERROR(node.CheckKeys({"mode", "delta", "clip", "noise_multiplier", "sampling_rate",
+                                    "minimum_honest_sites", "statistics_noise_multiplier",
+                                    "evaluation_noise_multiplier", "evaluation_bins"}));
+    ASSIGN_OR_RETURN(std::string mode, node.GetString("mode", "local"));
+    if (mode == "off") {
+      p.mode = StudyPlan::Privacy::Mode::kOff;
+    } else if (mode == "local") {
+      p.mode = StudyPlan::Privacy::Mode::kLocal;
+    } else if (mode == "distributed") {
+      p.mode = StudyPlan::Privacy::Mode::kDistributed;
+    } else {
+      return node.Child("mode")->Error(
+          absl::StrCat("\"", mode, "\" is not one of off, local, distributed"));
+    }
+    ASSIGN_OR_RETURN(p.delta, node.GetDouble("delta", p.delta));
+    ASSIGN_OR_RETURN(p.clip, node.GetDouble("clip", p.clip));
+    ASSIGN_OR_RETURN(p.noise_multiplier, node.GetDouble("noise_multiplier", p.noise_multiplier));
+    ASSIGN_OR_RETURN(p.sampling_rate, node.GetDouble("sampling_rate", p.sampling_rate));
+    ASSIGN_OR_RETURN(int64_t honest, node.GetInt("minimum_honest_sites", p.minimum_honest_sites));
+    p.minimum_honest_sites = static_cast<int>(honest);
+    ASSIGN_OR_RETURN(p.statistics_noise_multiplier,
+                     node.GetDouble("statistics_noise_multiplier", p.statistics_noise_multiplier));
+    ASSIGN_OR_RETURN(p.evaluation_noise_multiplier,
+                     node.GetDouble("evaluation_noise_multiplier", p.evaluation_noise_multiplier));
+    ASSIGN_OR_RETURN(int64_t bins, node.GetInt("evaluation_bins", p.evaluation_bins));
+    p.evaluation_bins = static_cast<int>(bins);
+  }
+  if (!p.on()) return absl::OkStatus();
+  auto field = [&](absl::string_view key) { return node.Child(key).value_or(node); };
+  auto positive = [&](absl::string_view key, double value) -> absl::Status {
+    if (!(value > 0) || !std::isfinite(value)) return field(key).Error("must be > 0");
+    return absl::OkStatus();
+  };
+  if (!(p.delta > 0 && p.delta < 1)) return field("delta").Error("must be in (0, 1)");
+  RETURN_IF_ERROR(positive("clip", p.clip));
+  RETURN_IF_ERROR(positive("noise_multiplier", p.noise_multiplier));
+  RETURN_IF_ERROR(positive("statistics_noise_multiplier", p.statistics_noise_multiplier));
+  RETURN_IF_ERROR(positive("evaluation_noise_multiplier", p.evaluation_noise_multiplier));
+  if (!(p.sampling_rate > 0 && p.sampling_rate <= 1)) {
+    return field("sampling_rate").Error("must be in (0, 1]");
+  }
+  if (p.evaluation_bins < 2 || p.evaluation_bins > 1000 || p.evaluation_bins % 2 != 0) {
+    return field("evaluation_bins").Error("must be an even number between 2 and 1000");
+  }
+  if (p.mode == StudyPlan::Privacy::Mode::kDistributed) {
+    if (!plan.secure_aggregation.enabled) {
+      return field("mode").Error(
+          "distributed DP needs secure aggregation (each site's share of the noise alone is "
+          "too small to protect it); turn secure_aggregation on or use mode: local");
+    }
+    if (p.minimum_honest_sites < 1 ||
+        p.minimum_honest_sites > static_cast<int>(plan.sites.size())) {
+      return field("minimum_honest_sites")
+          .Error(absl::StrCat("must be between 1 and the number of sites (", plan.sites.size(),
+                              ")"));
+    }
+  }
+  // Statistics are clipped to each numeric variable's declared range.
+  ASSIGN_OR_RETURN(ConfigNode variables, root.Child("variables"));
+  ASSIGN_OR_RETURN(std::vector<ConfigNode> elements, variables.Elements());
+  for (size_t i = 0; i < plan.schema.features.size() && i < elements.size(); ++i) {
+    const data::Variable& v = plan.schema.features[i];
+    if (v.type == data::VariableType::kNumeric && !v.has_range) {
+      return elements[i].Error(absl::StrCat(
+          "numeric variable '", v.name,
+          "' needs range: [lo, hi] when privacy is on (its statistics are clipped to it)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::string_view PrivacyModeName(StudyPlan::Privacy::Mode mode) {
+  switch (mode) {
+    case StudyPlan::Privacy::Mode::kOff:
+      return "off";
+    case StudyPlan::Privacy::Mode::kLocal:
+      return "local";
+    case StudyPlan::Privacy::Mode::kDistributed:
+      return "distributed";
+  }
+  return "unknown";
+}
+
+int StudyPlan::DpStepsPerRound() const {
+  if (privacy.mode == Privacy::Mode::kDistributed) return 1;
+  if (training.max_steps > 0) return training.max_steps;
+  // local_epochs passes over the data, in expectation.
+  return static_cast<int>(std::ceil(training.epochs / privacy.sampling_rate));
+}
 
 bool StudyPlan::HasSite(absl::string_view site) const {
   return std::find(sites.begin(), sites.end(), site) != sites.end();
@@ -125,7 +225,7 @@ absl::StatusOr<StudyPlan> ParseStudyPlan(absl::string_view text,
                                   "max_round_retries",
                                   "model", "training", "aggregation", "evaluation",
                                   "variables", "outcome", "preprocessing",
-                                  "secure_aggregation"}));
+                                  "secure_aggregation", "privacy"}));
   StudyPlan plan;
   plan.text = std::string(text);
   plan.sha256 = crypto::Sha256Hex(text);
@@ -215,6 +315,7 @@ absl::StatusOr<StudyPlan> ParseStudyPlan(absl::string_view text,
 
   ASSIGN_OR_RETURN(plan.schema, data::ParseStudySchema(root));
   RETURN_IF_ERROR(ParseSecureAggregation(root, plan));
+  RETURN_IF_ERROR(ParsePrivacy(root, plan));
   return plan;
 }
 

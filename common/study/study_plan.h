@@ -64,12 +64,41 @@ struct StudyPlan {
     double clip = 10000;
   } secure_aggregation;
 
+  // Differential privacy (docs/privacy.md): what each site adds to what it
+  // releases. The unit of privacy is one patient record. Each site's own
+  // config, not the plan, sets how much it lets a study spend.
+  struct Privacy {
+    enum class Mode {
+      kOff,          // no noise: debugging only, sites must opt in
+      kLocal,        // each site's releases are DP on their own (no trust needed)
+      kDistributed,  // sites add shares of discrete Gaussian noise; only the
+                     // securely aggregated sum carries the full noise
+    };
+    Mode mode = Mode::kLocal;
+    double delta = 1e-5;              // the delta at which the plan's epsilon is stated
+    double clip = 1.0;                // C: L2 bound of one record's gradient
+    double noise_multiplier = 1.0;    // sigma of each DP-SGD step
+    double sampling_rate = 0.1;       // Poisson rate q of each DP-SGD step
+    int minimum_honest_sites = 0;     // distributed: default min_sites
+    double statistics_noise_multiplier = 10.0;
+    double evaluation_noise_multiplier = 10.0;
+    int evaluation_bins = 10;         // score-histogram bins of a DP evaluation
+    bool on() const { return mode != Mode::kOff; }
+  } privacy;
+
   // The plan file's bytes and their SHA-256 (lower-case hex).
   std::string text;
   std::string sha256;
 
   bool HasSite(absl::string_view site) const;
+  // DP-SGD steps one training round takes at a site: one in distributed mode
+  // (the coordinator takes the step); in local mode local_steps, or without
+  // it local_epochs / sampling_rate (that many passes in expectation).
+  int DpStepsPerRound() const;
 };
+
+// "off", "local" or "distributed".
+absl::string_view PrivacyModeName(StudyPlan::Privacy::Mode mode);
 
 // Parses and validates a plan. `file` names the source in errors, which carry
 // the line and field ("plan.yaml:9: field 'rounds': must be at least 1").

@@ -7,11 +7,18 @@ set -euo pipefail
 EXAMPLE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BIN_DIR=""
 STATE_DIR=""
+PLAN="$EXAMPLE_DIR/plan.yaml"
+SITE_EPSILON=""        # bench/dp_utility.sh: each hospital's per-study ceiling
+ALLOW_NON_PRIVATE=false
 while (($#)); do
   case "$1" in
     --bin-dir) BIN_DIR="$2"; shift 2 ;;
     --state-dir) STATE_DIR="$2"; shift 2 ;;
-    *) echo "usage: demo.sh --bin-dir DIR [--state-dir DIR]" >&2; exit 2 ;;
+    --plan) PLAN="$2"; shift 2 ;;
+    --site-epsilon) SITE_EPSILON="$2"; shift 2 ;;
+    --allow-non-private) ALLOW_NON_PRIVATE=true; shift ;;
+    *) echo "usage: demo.sh --bin-dir DIR [--state-dir DIR] [--plan PLAN.yaml]" \
+            "[--site-epsilon E] [--allow-non-private]" >&2; exit 2 ;;
   esac
 done
 [[ -n "$BIN_DIR" ]] || { echo "demo.sh: --bin-dir is required" >&2; exit 2; }
@@ -46,13 +53,20 @@ bold "1. Consortium PKI (CA, coordinator and one certificate per hospital)"
 for s in "${SITES[@]}"; do "$COHORT" pki issue site "$s" --dir "$STATE_DIR/pki" >/dev/null; done
 echo "   CA and 5 certificates in $STATE_DIR/pki (private keys mode 0600)"
 
-cp "$EXAMPLE_DIR/plan.yaml" "$STATE_DIR/plan.yaml"
+cp "$PLAN" "$STATE_DIR/plan.yaml"
 PLAN_SHA256="$("$COHORT" study hash "$STATE_DIR/plan.yaml" | cut -d' ' -f1)"
 echo "   study plan heart-disease, SHA-256 $PLAN_SHA256 (each hospital approves this hash)"
 
 render() {  # render TEMPLATE OUT
+  local ceiling=() allow=()
+  if [[ -n "$SITE_EPSILON" ]]; then
+    ceiling=(-e "s|per_study: {epsilon: 1.0|per_study: {epsilon: $SITE_EPSILON|"
+             -e "s|total: {epsilon: 3.0|total: {epsilon: $SITE_EPSILON|")
+  fi
+  if $ALLOW_NON_PRIVATE; then allow=(-e "s|allow_non_private: false|allow_non_private: true|"); fi
   sed -e "s|@STATE_DIR@|$STATE_DIR|g" -e "s|@EXAMPLE_DIR@|$EXAMPLE_DIR|g" \
-      -e "s|@PLAN_SHA256@|$PLAN_SHA256|g" -e "s|@COORDINATOR_PORT@|${PORT:-0}|g" "$1" > "$2"
+      -e "s|@PLAN_SHA256@|$PLAN_SHA256|g" -e "s|@COORDINATOR_PORT@|${PORT:-0}|g" \
+      "${ceiling[@]}" "${allow[@]}" "$1" > "$2"
 }
 
 bold "2. Coordinator"
@@ -78,12 +92,14 @@ for s in "${SITES[@]}"; do
   echo "   $s started; log: $STATE_DIR/logs/site-$s.log"
 done
 
-bold "4. Training (FedAvg, pooled test metrics from summed counts and histograms)"
-printf '   %-7s %-7s %-11s %-15s %s\n' round sites "train loss" "test accuracy" "test AUC"
+bold "4. Training (distributed DP-SGD over secure aggregation; each hospital's ledger charges every release)"
+printf '   %-7s %-7s %s\n' round sites "epsilon spent so far (read from cleveland's own ledger; its ceiling is 1)"
 tail -n +1 -f --pid="$COORD_PID" "$STATE_DIR/logs/coordinator.log" 2>/dev/null |
-  sed -nu -E 's/.*round ([0-9]+) of ([0-9]+): ([0-9]+) sites, train loss ([0-9.]+), pooled test accuracy ([0-9.]+), AUC ([0-9.a-z]+).*/\1 \2 \3 \4 \5 \6/p' |
-  while read -r r total n loss acc auc; do
-    printf '   %3s/%-3s %-7s %-11s %-15s %s\n' "$r" "$total" "$n" "$loss" "$acc" "$auc"
+  sed -nu -E 's/.*round ([0-9]+) of ([0-9]+): ([0-9]+) sites.*/\1 \2 \3/p' |
+  while read -r r total n; do
+    eps="$(grep -h -o '"study_epsilon_after":[0-9.e-]*' "$STATE_DIR"/sites/cleveland/privacy/ledger.jsonl 2>/dev/null |
+      tail -n 1 | cut -d: -f2 || true)"
+    printf '   %3s/%-3s %-7s %.3f\n' "$r" "$total" "$n" "${eps:-0}"
   done
 wait "$COORD_PID" && COORD_RC=0 || COORD_RC=$?
 for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -95,8 +111,12 @@ if ((COORD_RC != 0)); then
 fi
 
 bold "5. Results"
-"$COHORT" study report "$STATE_DIR/coordinator/studies/heart-disease/summary.json"
+# The demo plays all four hospitals, so it may pool the exact metrics each
+# one kept to itself; a real consortium sees only the noisy released ones.
+"$COHORT" study report "$STATE_DIR/coordinator/studies/heart-disease/summary.json" \
+  --site-evaluations "$STATE_DIR"/sites/*/evaluations/heart-disease.json
 echo
+echo "Each hospital's privacy ledger: $STATE_DIR/sites/<name>/privacy/ledger.jsonl"
 echo "summary: $STATE_DIR/coordinator/studies/heart-disease/summary.json"
 echo "model:   $STATE_DIR/coordinator/studies/heart-disease/model.json"
 echo "logs:    $STATE_DIR/logs/"

@@ -33,6 +33,7 @@ variables:
   - {name: x2, type: numeric}
 outcome: {name: y, type: binary}
 secure_aggregation: {enabled: false}
+privacy: {mode: off}
 )";
 
 // How a fake site answers a training task.

@@ -44,6 +44,9 @@ class Consortium {
   std::string WriteSiteConfig(const std::string& site,
                               const std::map<std::string, std::string>& replace = {},
                               const std::string& template_site = "");
+  std::string config_path(const std::string& site) const {
+    return dir_ + "/config/" + site + ".yaml";
+  }
   // Starts a site agent (with --exit-when-done) using the given config.
   Subprocess& StartSite(const std::string& site, const std::string& config_path);
   Subprocess& site(const std::string& site) { return *sites_.at(site); }
@@ -51,6 +54,9 @@ class Consortium {
   // Issues a certificate for `name` from a different, unrelated CA.
   void IssueFromForeignCa(const std::string& name, const std::string& cert_path,
                           const std::string& key_path);
+
+  // A site agent's state folder (as the example site configs set it).
+  std::string SiteStateDir(const std::string& site) const { return dir_ + "/sites/" + site; }
 
   std::string SummaryPath(const std::string& study = "heart-disease") const;
   nlohmann::json Summary(const std::string& study = "heart-disease") const;

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
 
@@ -10,6 +11,11 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/ml/metrics.h"
+#include "common/privacy/accountant.h"
+#include "common/privacy/ledger.h"
+#include "common/study/proto_convert.h"
+#include "crypto/files.h"
 #include "tests/integration/consortium.h"
 
 namespace cohort::testing {
@@ -56,6 +62,49 @@ std::pair<int, int> ListeningAndTotalTcpSockets(pid_t pid) {
   return {listening, total};
 }
 
+// The exact metrics the sites kept to themselves (their evaluation files),
+// pooled from counts and histograms: possible here because the test plays
+// every hospital.
+nlohmann::json PooledExactMetrics(const Consortium& c, const std::vector<std::string>& sites) {
+  ml::BinaryMetrics total;
+  for (const auto& site : sites) {
+    const std::string path = c.SiteStateDir(site) + "/evaluations/heart-disease.json";
+    nlohmann::json e = nlohmann::json::parse(ReadFileOrEmpty(path), nullptr, false);
+    EXPECT_TRUE(e.is_object()) << path;
+    if (!e.is_object()) continue;
+    const nlohmann::json& m = e["models"][0];
+    ml::BinaryMetrics metrics;
+    metrics.n = m["counts"]["n"];
+    metrics.correct = m["counts"]["correct"];
+    metrics.true_positive = m["counts"]["true_positive"];
+    metrics.false_positive = m["counts"]["false_positive"];
+    metrics.true_negative = m["counts"]["true_negative"];
+    metrics.false_negative = m["counts"]["false_negative"];
+    metrics.loss_sum = m["counts"]["loss_sum"];
+    metrics.positive_histogram = m["histograms"]["positive"].get<std::vector<int64_t>>();
+    metrics.negative_histogram = m["histograms"]["negative"].get<std::vector<int64_t>>();
+    EXPECT_TRUE(ml::Merge(total, metrics).ok()) << path;
+  }
+  return study::MetricsJson(total);
+}
+
+// A site's privacy ledger, opened after its agent has exited.
+std::unique_ptr<privacy::PrivacyLedger> OpenLedger(const Consortium& c, const std::string& site) {
+  auto ledger = privacy::PrivacyLedger::Open(c.SiteStateDir(site) + "/privacy/ledger.jsonl",
+                                             {3.0, 1e-5});
+  EXPECT_TRUE(ledger.ok()) << ledger.status();
+  return ledger.ok() ? *std::move(ledger) : nullptr;
+}
+
+// Turns differential privacy off in the plan and lets the sites accept it:
+// for tests of properties that DP noise would blur.
+std::map<std::string, std::string> NonPrivate(std::map<std::string, std::string> plan) {
+  plan["  mode"] = "off";
+  return plan;
+}
+const std::map<std::string, std::string> kAllowNonPrivate = {
+    {"allow_non_private: false", "allow_non_private: true"}};
+
 void ExpectExit(Subprocess& process, int code, absl::Duration within) {
   std::optional<int> rc = process.WaitForExit(In(within));
   ASSERT_TRUE(rc.has_value()) << "still running after " << within << "; log:\n"
@@ -63,9 +112,9 @@ void ExpectExit(Subprocess& process, int code, absl::Duration within) {
   EXPECT_EQ(*rc, code) << process.Log();
 }
 
-TEST(StudyTest, FourHospitalsTrainAModelAsGoodAsPooledData) {
+TEST(StudyTest, FourHospitalsTrainUnderDistributedDifferentialPrivacy) {
   Consortium c;
-  c.WritePlan();  // the demo's plan, as shipped
+  c.WritePlan();  // the demo's plan, as shipped: distributed DP, epsilon <= 1 per site
   c.StartCoordinator();
   for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s));
 
@@ -75,14 +124,71 @@ TEST(StudyTest, FourHospitalsTrainAModelAsGoodAsPooledData) {
   nlohmann::json summary = c.Summary();
   EXPECT_EQ(summary["study_id"], "heart-disease");
   EXPECT_EQ(summary["status"], "completed");
-  ASSERT_EQ(summary["rounds"].size(), 40u);
+  ASSERT_EQ(summary["rounds"].size(), 10u);
   for (const auto& round : summary["rounds"]) {
     EXPECT_EQ(round["sites"].size(), 4u) << round.dump();
-    EXPECT_TRUE(round["train_loss"].is_number());
+    // No per-round metrics leave a site under DP.
+    EXPECT_FALSE(round.contains("test")) << round.dump();
+  }
+  // The statistics are noisy: FLamby's split has 486 training rows.
+  EXPECT_NEAR(summary["preprocessing"]["num_train"].get<double>(), 486, 100);
+  // The model is as useful as the issue asks at epsilon <= 1, judged on the
+  // exact metrics the hospitals kept (FLamby's 254 test rows). The README
+  // reports the mean of repeated runs; this bound leaves room for the noise.
+  const nlohmann::json pooled = PooledExactMetrics(c, kSites);
+  std::cout << "exact pooled test metrics: accuracy " << pooled["accuracy"] << ", AUC "
+            << pooled["auc"] << "\n";
+  EXPECT_EQ(pooled["n"], 254);
+  EXPECT_GE(pooled["accuracy"].get<double>(), 0.75) << pooled.dump();
+  EXPECT_GE(pooled["auc"].get<double>(), 0.83) << pooled.dump();
+  // What was released is noisy and says so; no baseline spends extra budget.
+  EXPECT_THAT(summary["final"]["note"].get<std::string>(), HasSubstr("differential privacy"));
+  EXPECT_FALSE(summary.contains("baseline"));
+
+  // Every hospital's own ledger charged each release: statistics, 10 rounds,
+  // the final evaluation; the whole study stayed under its ceiling of 1, and
+  // what the coordinator reports is what the ledgers say.
+  const auto& privacy = summary["privacy"];
+  EXPECT_EQ(privacy["mode"], "distributed");
+  const double planned = privacy["planned_epsilon"].get<double>();
+  EXPECT_GT(planned, 0.5);
+  EXPECT_LE(planned, 1.0);
+  for (const auto& s : kSites) {
+    std::unique_ptr<privacy::PrivacyLedger> ledger = OpenLedger(c, s);
+    ASSERT_NE(ledger, nullptr);
+    EXPECT_EQ(ledger->size(), 12) << s;
+    absl::StatusOr<privacy::Spend> spent = ledger->StudySpent("heart-disease", 1e-5);
+    ASSERT_TRUE(spent.ok()) << spent.status();
+    EXPECT_NEAR(spent->epsilon, planned, 1e-9 * planned) << s;
+    EXPECT_NEAR(privacy["per_site"][s]["epsilon"].get<double>(), spent->epsilon,
+                1e-9 * spent->epsilon)
+        << s;
+    EXPECT_EQ(privacy["per_site"][s]["ceiling"], 1.0);
+  }
+  // Every round went through secure aggregation with all four hospitals.
+  const auto& sa = summary["secure_aggregation"];
+  EXPECT_EQ(sa["enabled"], true);
+  EXPECT_EQ(sa["threshold"], 3);
+  ASSERT_EQ(sa["rounds"].size(), 11u);  // preprocessing + 10 training rounds
+  for (const auto& round : sa["rounds"]) EXPECT_EQ(round["survivors"].size(), 4u);
+  EXPECT_THAT(c.coordinator().Log(), ::testing::Not(HasSubstr("secure aggregation is OFF")));
+  EXPECT_TRUE(std::filesystem::exists(c.dir() + "/coordinator/studies/heart-disease/model.json"));
+  EXPECT_TRUE(std::filesystem::exists(c.dir() + "/coordinator/studies/heart-disease/checkpoint.pb"));
+  EXPECT_THAT(c.site("va").Log(), HasSubstr("connected to cohort-coordinator"));
+}
+
+TEST(StudyTest, WithoutDpFourHospitalsTrainAModelAsGoodAsPooledData) {
+  Consortium c;
+  c.WritePlan(NonPrivate({{"rounds", "40"}, {"  learning_rate", "0.05"}}));
+  c.StartCoordinator();
+  for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s, kAllowNonPrivate));
+  ExpectExit(c.coordinator(), 0, absl::Minutes(3));
+  nlohmann::json summary = c.Summary();
+  ASSERT_EQ(summary["status"], "completed");
+  for (const auto& round : summary["rounds"]) {
     ASSERT_TRUE(round["test"].is_object()) << round.dump();
     EXPECT_EQ(round["test"]["n"], 254);
   }
-  // FLamby's split: 254 test rows; per-site 104/89/16/45.
   const auto& pooled = summary["final"]["pooled"];
   EXPECT_EQ(pooled["n"], 254);
   EXPECT_GE(pooled["accuracy"].get<double>(), 0.785) << summary.dump(2);
@@ -92,28 +198,131 @@ TEST(StudyTest, FourHospitalsTrainAModelAsGoodAsPooledData) {
   EXPECT_EQ(per_site["hungarian"]["n"], 89);
   EXPECT_EQ(per_site["switzerland"]["n"], 16);
   EXPECT_EQ(per_site["va"]["n"], 45);
-  // Switzerland's test split has one class only: AUC is undefined there.
   EXPECT_EQ(summary["preprocessing"]["num_train"], 486);
   EXPECT_EQ(summary["baseline"]["site"], "cleveland");
   EXPECT_EQ(summary["baseline"]["pooled"]["n"], 254);
-  // Every round went through secure aggregation with all four hospitals.
-  const auto& sa = summary["secure_aggregation"];
-  EXPECT_EQ(sa["enabled"], true);
-  EXPECT_EQ(sa["threshold"], 3);
-  ASSERT_EQ(sa["rounds"].size(), 41u);  // preprocessing + 40 training rounds
-  for (const auto& round : sa["rounds"]) EXPECT_EQ(round["survivors"].size(), 4u);
-  EXPECT_THAT(c.coordinator().Log(), ::testing::Not(HasSubstr("secure aggregation is OFF")));
-  EXPECT_TRUE(std::filesystem::exists(c.dir() + "/coordinator/studies/heart-disease/model.json"));
-  EXPECT_TRUE(std::filesystem::exists(c.dir() + "/coordinator/studies/heart-disease/checkpoint.pb"));
-  // No site ever listens: the only listening socket is the coordinator's.
-  EXPECT_THAT(c.site("va").Log(), HasSubstr("connected to cohort-coordinator"));
+  // Turning DP off is loud at both ends, and nothing was charged.
+  EXPECT_THAT(c.site("va").Log(), HasSubstr("differential privacy is OFF"));
+  EXPECT_FALSE(std::filesystem::exists(c.SiteStateDir("va") + "/privacy/ledger.jsonl"));
+}
+
+TEST(StudyTest, SiteRefusesAPlanWithoutDpUnlessItsConfigAllowsIt) {
+  Consortium c;
+  c.WritePlan(NonPrivate({{"rounds", "2"}}));
+  c.StartCoordinator();
+  for (const auto& s : {"cleveland", "hungarian", "switzerland"}) {
+    c.StartSite(s, c.WriteSiteConfig(s, kAllowNonPrivate));
+  }
+  c.StartSite("va", c.WriteSiteConfig("va"));
+  ExpectExit(c.coordinator(), 0, absl::Minutes(2));
+  nlohmann::json summary = c.Summary();
+  ASSERT_EQ(summary["status"], "completed");
+  EXPECT_THAT(summary["refusals"]["va"].get<std::string>(),
+              AllOf(HasSubstr("INVALID_PLAN"), HasSubstr("allow_non_private")));
+  for (const auto& round : summary["rounds"]) EXPECT_EQ(round["sites"].size(), 3u);
+}
+
+// VA's own ceiling is a fraction of what the study needs: it takes part until
+// the release that would cross it, which it refuses before touching its data.
+TEST(StudyTest, BudgetStopsChargingASiteExactlyBeforeTheCrossingRelease) {
+  Consortium c;
+  c.WritePlan({{"rounds", "20"}});
+  c.StartCoordinator();
+  // The others can afford the whole study; VA's own ceiling is 0.5.
+  for (const auto& s : {"cleveland", "hungarian", "switzerland"}) {
+    c.StartSite(s, c.WriteSiteConfig(s, {{"per_study: {epsilon: 1.0", "per_study: {epsilon: 3.0"}}));
+  }
+  c.StartSite("va", c.WriteSiteConfig("va", {{"per_study: {epsilon: 1.0", "per_study: {epsilon: 0.5"}}));
+  ExpectExit(c.coordinator(), 0, absl::Minutes(3));
+  ExpectExit(c.site("va"), 0, absl::Seconds(30));
+  nlohmann::json summary = c.Summary();
+  ASSERT_EQ(summary["status"], "completed") << summary.dump(2);
+  EXPECT_THAT(summary["refusals"]["va"].get<std::string>(),
+              AllOf(HasSubstr("PRIVACY_BUDGET_EXHAUSTED"), HasSubstr("above the site's ceiling")));
+  EXPECT_THAT(c.site("va").Log(), HasSubstr("refused task"));
+
+  std::unique_ptr<privacy::PrivacyLedger> ledger = OpenLedger(c, "va");
+  ASSERT_NE(ledger, nullptr);
+  absl::StatusOr<privacy::Spend> spent = ledger->StudySpent("heart-disease", 1e-5);
+  ASSERT_TRUE(spent.ok());
+  EXPECT_LE(spent->epsilon, 0.5);
+  // VA took part in some rounds, not all: the statistics plus 1 <= k < 20 rounds.
+  const int64_t charges = ledger->size();
+  EXPECT_GE(charges, 2);
+  EXPECT_LT(charges, 21);
+  // One more training round would have crossed 0.5: recompute from the
+  // ledger's own events plus the next round's.
+  const std::string text = ReadFileOrEmpty(c.SiteStateDir("va") + "/privacy/ledger.jsonl");
+  std::vector<privacy::PrivacyEvent> events;
+  std::istringstream lines(text);
+  privacy::PrivacyEvent last_train;
+  for (std::string line; std::getline(lines, line);) {
+    nlohmann::json entry = nlohmann::json::parse(line);
+    for (const auto& e : entry["events"]) {
+      privacy::PrivacyEvent event{
+          .mechanism = e["mechanism"] == "gaussian"
+                           ? privacy::PrivacyEvent::Mechanism::kGaussian
+                           : privacy::PrivacyEvent::Mechanism::kDiscreteGaussianSum,
+          .sampling_rate = e["sampling_rate"],
+          .noise_multiplier = e["noise_multiplier"],
+          .rdp_slack = e["rdp_slack"],
+          .count = e["count"]};
+      events.push_back(event);
+      if (entry["kind"] == "train") last_train = event;
+    }
+  }
+  events.push_back(last_train);
+  absl::StatusOr<privacy::EpsilonBound> next = privacy::Epsilon(events, 1e-5);
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(next->epsilon, 0.5);
+  // The coordinator's record of VA is what its ledger says.
+  EXPECT_NEAR(summary["privacy"]["per_site"]["va"]["epsilon"].get<double>(), spent->epsilon,
+              1e-9);
+  // The others went on without VA.
+  EXPECT_EQ(summary["rounds"].back()["sites"].size(), 3u);
+}
+
+TEST(StudyTest, SiteKilledAndRestartedKeepsWhatItSpent) {
+  Consortium c;
+  c.WritePlan({{"rounds", "8"}, {"round_deadline_seconds", "5"}});
+  c.StartCoordinator({{"liveness_grace_seconds", "1"}});
+  for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s));
+  ASSERT_TRUE(WaitForFileContaining(c.site("va").log_path(), "round=3", In(absl::Minutes(1))))
+      << c.site("va").Log();
+  c.site("va").Signal(SIGKILL);
+  ASSERT_TRUE(c.site("va").WaitForExit(In(absl::Seconds(10))).has_value());
+  const std::string ledger_path = c.SiteStateDir("va") + "/privacy/ledger.jsonl";
+  const std::string before = ReadFileOrEmpty(ledger_path);
+  double spent_before = 0;
+  {
+    std::unique_ptr<privacy::PrivacyLedger> ledger = OpenLedger(c, "va");
+    ASSERT_NE(ledger, nullptr);
+    EXPECT_GE(ledger->size(), 3);
+    spent_before = ledger->StudySpent("heart-disease", 1e-5)->epsilon;
+    EXPECT_GT(spent_before, 0);
+  }
+  // The restarted agent continues the same ledger: nothing it spent is lost.
+  c.StartSite("va", c.config_path("va"));
+  ExpectExit(c.coordinator(), 0, absl::Minutes(3));
+  ExpectExit(c.site("va"), 0, absl::Seconds(30));
+  const std::string after = ReadFileOrEmpty(ledger_path);
+  ASSERT_GE(after.size(), before.size());
+  EXPECT_EQ(after.substr(0, before.size()), before) << "the ledger's history changed";
+  std::unique_ptr<privacy::PrivacyLedger> ledger = OpenLedger(c, "va");
+  ASSERT_NE(ledger, nullptr);
+  const double spent_after = ledger->StudySpent("heart-disease", 1e-5)->epsilon;
+  EXPECT_GT(spent_after, spent_before);
+  EXPECT_LE(spent_after, 1.0);
+  nlohmann::json summary = c.Summary();
+  EXPECT_EQ(summary["status"], "completed");
+  EXPECT_NEAR(summary["privacy"]["per_site"]["va"]["epsilon"].get<double>(), spent_after, 1e-9);
 }
 
 TEST(StudyTest, StudyCompletesWhenASiteIsKilledMidStudy) {
   Consortium c;
-  c.WritePlan({{"rounds", "10"}, {"min_sites", "3"}});
+  c.WritePlan(NonPrivate({{"rounds", "10"}, {"min_sites", "3"}, {"  learning_rate", "0.05"}}));
   c.StartCoordinator({{"liveness_grace_seconds", "1"}});
-  for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s));
+  for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s, kAllowNonPrivate));
 
   ASSERT_TRUE(WaitForFileContaining(c.site("va").log_path(), "round=3", In(absl::Minutes(1))))
       << c.site("va").Log();
@@ -149,16 +358,15 @@ TEST(StudyTest, StudyCompletesWhenASiteIsKilledMidStudy) {
   EXPECT_GE(summary["final"]["pooled"]["accuracy"].get<double>(), 0.77);
 }
 
-// The demo's study with or without secure aggregation; returns the summary.
+// The demo's study (without DP, whose noise would blur the comparison) with
+// or without secure aggregation; returns the summary.
 nlohmann::json RunFullStudy(bool secure) {
   Consortium c;
-  if (secure) {
-    c.WritePlan();
-  } else {
-    c.WritePlan({{"secure_aggregation", "{enabled: false}"}});
-  }
+  std::map<std::string, std::string> plan = NonPrivate({{"rounds", "40"}, {"  learning_rate", "0.05"}});
+  if (!secure) plan["secure_aggregation"] = "{enabled: false}";
+  c.WritePlan(plan);
   c.StartCoordinator();
-  for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s));
+  for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s, kAllowNonPrivate));
   ExpectExit(c.coordinator(), 0, absl::Minutes(3));
   if (!secure) {
     // Turning it off is loud at both ends.
@@ -184,10 +392,10 @@ TEST(StudyTest, SecureAggregationChangesPooledAccuracyByLessThanHalfAPoint) {
 
 TEST(StudyTest, CoordinatorKilledMidStudyResumesFromItsCheckpoint) {
   Consortium c;
-  c.WritePlan({{"rounds", "12"}});
+  c.WritePlan({{"rounds", "8"}});
   c.StartCoordinator();
   for (const auto& s : kSites) c.StartSite(s, c.WriteSiteConfig(s));
-  ASSERT_TRUE(WaitForFileContaining(c.coordinator().log_path(), "round 4 of 12",
+  ASSERT_TRUE(WaitForFileContaining(c.coordinator().log_path(), "round 4 of 8",
                                     In(absl::Minutes(1))))
       << c.coordinator().Log();
   c.coordinator().Signal(SIGKILL);
@@ -203,8 +411,8 @@ TEST(StudyTest, CoordinatorKilledMidStudyResumesFromItsCheckpoint) {
   EXPECT_THAT(second_log, ::testing::Not(HasSubstr("preprocessing done")));
   nlohmann::json summary = c.Summary();
   EXPECT_EQ(summary["status"], "completed");
-  ASSERT_EQ(summary["rounds"].size(), 12u);
-  for (size_t i = 0; i < 12; ++i) EXPECT_EQ(summary["rounds"][i]["round"], i + 1);
+  ASSERT_EQ(summary["rounds"].size(), 8u);
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(summary["rounds"][i]["round"], i + 1);
   for (const auto& s : kSites) {
     EXPECT_THAT(c.site(s).Log(), HasSubstr("lost the coordinator")) << s;
   }

@@ -95,6 +95,7 @@ class TransferTest : public ::testing::Test {
     plan->max_round_retries = 0;
     // One site cannot be securely aggregated; this test is about transport.
     plan->secure_aggregation.enabled = false;
+    plan->privacy.mode = study::StudyPlan::Privacy::Mode::kOff;
 
     registry_ = std::make_unique<coordinator::SiteRegistry>(util::RealClock::Get(),
                                                             absl::Seconds(60));

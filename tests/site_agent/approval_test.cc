@@ -57,7 +57,7 @@ TEST_F(ApprovalPolicyTest, ApprovedStudyWithPinnedPlanIsAccepted) {
   EXPECT_EQ(plan->study_id, "heart-disease");
   EXPECT_EQ(plan->sha256, approved_hash_);
   EXPECT_EQ(plan->text, plan_text_);
-  EXPECT_EQ(plan->rounds, 40);
+  EXPECT_EQ(plan->rounds, 10);
 }
 
 TEST_F(ApprovalPolicyTest, ClaimedHashIsInformationalOnly) {
@@ -103,10 +103,10 @@ TEST_P(PlanEditTest, AnyChangedByteIsAHashMismatchDespiteTheClaimedHash) {
 
 const OneByteEdit kEdits[] = {
     {.name = "MoreRounds",
-     .edit = [](std::string s) { return absl::StrReplaceAll(s, {{"rounds: 40", "rounds: 41"}}); }},
+     .edit = [](std::string s) { return absl::StrReplaceAll(s, {{"rounds: 10", "rounds: 11"}}); }},
     {.name = "HigherLearningRate",
      .edit = [](std::string s) {
-       return absl::StrReplaceAll(s, {{"learning_rate: 0.05", "learning_rate: 0.06"}});
+       return absl::StrReplaceAll(s, {{"learning_rate: 1.0", "learning_rate: 1.5"}});
      }},
     {.name = "FirstByte",
      .edit = [](std::string s) {
@@ -144,7 +144,7 @@ TEST(ApprovalPolicyPlanTest, PlanOfAnotherStudyIsInvalid) {
 
 TEST(ApprovalPolicyPlanTest, PinnedButMalformedPlanIsInvalidNamingTheField) {
   const std::string bad = absl::StrReplaceAll(cohort::testing::ExamplePlanText(),
-                                              {{"rounds: 40", "rounds: 0"}});
+                                              {{"rounds: 10", "rounds: 0"}});
   ApprovalPolicy policy({{.study_id = "heart-disease", .plan_sha256 = crypto::Sha256Hex(bad), .plan_path = ""}});
   v1::Task task;
   task.set_study_id("heart-disease");

@@ -205,7 +205,7 @@ const BadConfigCase kBadConfigs[] = {
      .from = "poll: {wait_seconds: 5}",
      .to = "pol: {wait_seconds: 5}",
      .error = "10: field 'pol': unknown field (allowed here: site, coordinator, tls, "
-              "state_dir, approved_studies, data, poll, reconnect)"},
+              "state_dir, approved_studies, data, poll, reconnect, privacy)"},
     {.name = "UnknownTlsKey",
      .from = "cert: pki/site.crt",
      .to = "certificate: pki/site.crt",

@@ -100,10 +100,20 @@ int64_t Total(const google::protobuf::RepeatedField<int64_t>& histogram) {
   return std::accumulate(histogram.begin(), histogram.end(), int64_t{0});
 }
 
-// The example plan with secure aggregation turned off: these tests exercise
-// the plain path (the secure one runs end to end in tests/integration).
-std::string PlainPlanText() {
+// The example plan with differential privacy off (the sites below allow it):
+// these tests check the protocol's exact aggregates; DpTaskTest covers DP.
+std::string NonPrivatePlanText() {
   std::string text = ExamplePlanText();
+  EXPECT_NE(text.find("  mode: distributed\n"), std::string::npos);
+  // The plain-FedAvg learning rate of the example before it used DP-SGD.
+  return absl::StrReplaceAll(text, {{"  mode: distributed\n", "  mode: off\n"},
+                                    {"learning_rate: 1.0\n", "learning_rate: 0.05\n"}});
+}
+
+// ...and with secure aggregation turned off: these tests exercise the plain
+// path (the secure one runs end to end in tests/integration).
+std::string PlainPlanText() {
+  std::string text = NonPrivatePlanText();
   const std::string on = "secure_aggregation: {enabled: true,";
   EXPECT_NE(text.find(on), std::string::npos);
   return absl::StrReplaceAll(text, {{on, "secure_aggregation: {enabled: false,"}});
@@ -117,6 +127,7 @@ class TaskExecutorTest : public ::testing::Test {
         RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_)));
     ASSERT_TRUE(config.ok()) << config.status();
     config_ = *std::move(config);
+    config_.privacy.allow_non_private = true;
     executor_ = std::make_unique<TaskExecutor>(config_, &fetcher_);
   }
 
@@ -256,7 +267,7 @@ TEST_F(TaskExecutorTest, EvaluateReturnsOneMetricsEntryPerModel) {
   tilted[kFeatures] = -3.0;  // bias only: every score sigmoid(-3) < 1/2
   const v1::BlobRef negative = fetcher_.Put(ModelBlob(tilted));
 
-  v1::Task task = BaseTask("final/evaluate", 41);
+  v1::Task task = BaseTask("final/evaluate", 21);
   *task.mutable_evaluate()->add_models() = zero;
   *task.mutable_evaluate()->add_models() = negative;
   *task.mutable_evaluate()->mutable_normalization() = normalization;
@@ -277,18 +288,18 @@ TEST_F(TaskExecutorTest, EvaluateReturnsOneMetricsEntryPerModel) {
 }
 
 TEST_F(TaskExecutorTest, RoundOutsideThePlanIsAnInvalidTask) {
-  // The example plan has 40 rounds: 2 * 40 + 1 is the last round it can use.
-  for (int round : {-1, 82, 1000}) {
+  // The example plan has 10 rounds: 2 * 10 + 1 is the last round it can use.
+  for (int round : {-1, 22, 1000}) {
     v1::Task task = StatisticsTask();
     task.set_round(round);
     absl::StatusOr<v1::TaskResult> result = executor_->Execute(task);
     ASSERT_TRUE(result.ok()) << result.status();
     ASSERT_TRUE(result->has_refusal()) << round;
     EXPECT_EQ(result->refusal().reason(), v1::INVALID_TASK);
-    EXPECT_THAT(result->refusal().message(), HasSubstr("outside the plan (0..81)"));
+    EXPECT_THAT(result->refusal().message(), HasSubstr("outside the plan (0..21)"));
   }
   v1::Task last = StatisticsTask();
-  last.set_round(81);
+  last.set_round(21);
   absl::StatusOr<v1::TaskResult> result = executor_->Execute(last);
   ASSERT_TRUE(result.ok());
   EXPECT_FALSE(result->has_refusal());
@@ -341,6 +352,7 @@ TEST(TaskExecutorDataTest, UnapprovedTaskIsRefusedBeforeTheDataIsRead) {
       {{cohort::testing::ExampleDirAbsolute() + "/data/processed.cleveland.data", missing}}));
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->data.resolved_path, missing);
+  config->privacy.allow_non_private = true;
   FakeBlobFetcher fetcher;
   TaskExecutor executor(*config, &fetcher);
 
@@ -452,11 +464,12 @@ class SecureTaskTest : public ::testing::Test {
     ASSERT_TRUE(
         crypto::WriteFileAtomically(dir_.Path("pki/sites/cleveland.key"), cert->key_pem, 0600)
             .ok());
-    plan_text_ = ExamplePlanText();  // secure aggregation on, threshold 3, degree 3
+    plan_text_ = NonPrivatePlanText();  // secure aggregation on, threshold 3, degree 3
     auto config = LoadSiteConfig(
         RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_)));
     ASSERT_TRUE(config.ok()) << config.status();
     config_ = *std::move(config);
+    config_.privacy.allow_non_private = true;
     executor_ = std::make_unique<TaskExecutor>(config_, &fetcher_);
   }
 

@@ -123,7 +123,7 @@ INSTANTIATE_TEST_SUITE_P(
          .yaml = std::string("variables: [{name: a, type: numeric, "
                              "unit: mm}]\n") + kOutcome,
          .message = "plan.yaml:1: field 'variables[0].unit': unknown field "
-                    "(allowed here: name, type, categories, drop_first)"},
+                    "(allowed here: name, type, categories, drop_first, range)"},
         {.name = "OneCategory",
          .yaml = std::string("variables: [{name: a, type: categorical, "
                              "categories: [x]}]\n") + kOutcome,

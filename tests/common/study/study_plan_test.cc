@@ -28,7 +28,7 @@ TEST(HeartDiseasePlanTest, ExamplePlanParses) {
   EXPECT_EQ(plan->study_id, "heart-disease");
   EXPECT_THAT(plan->sites, ElementsAre("cleveland", "hungarian", "switzerland", "va"));
   EXPECT_EQ(plan->min_sites, 3);
-  EXPECT_EQ(plan->rounds, 40);
+  EXPECT_EQ(plan->rounds, 10);
   EXPECT_EQ(plan->round_deadline, absl::Seconds(60));
   EXPECT_EQ(plan->join_timeout, absl::Seconds(120));
   EXPECT_EQ(plan->start_grace, absl::Seconds(10));
@@ -39,8 +39,21 @@ TEST(HeartDiseasePlanTest, ExamplePlanParses) {
   EXPECT_EQ(plan->training.max_steps, 5);
   EXPECT_EQ(plan->training.batch_size, 16);
   EXPECT_EQ(plan->training.optimizer.kind, ml::OptimizerConfig::Kind::kSgd);
-  EXPECT_DOUBLE_EQ(plan->training.optimizer.learning_rate, 0.05);
+  EXPECT_DOUBLE_EQ(plan->training.optimizer.learning_rate, 1.0);
   EXPECT_EQ(plan->training.seed, 43u);
+  // Read after the secure_aggregation block: parsing one block must leave the
+  // rest of the plan intact.
+  EXPECT_EQ(plan->privacy.mode, StudyPlan::Privacy::Mode::kDistributed);
+  EXPECT_DOUBLE_EQ(plan->privacy.delta, 1e-5);
+  EXPECT_DOUBLE_EQ(plan->privacy.clip, 1.0);
+  EXPECT_DOUBLE_EQ(plan->privacy.sampling_rate, 1.0);
+  EXPECT_DOUBLE_EQ(plan->privacy.noise_multiplier, 15.3);
+  EXPECT_EQ(plan->privacy.minimum_honest_sites, 3);
+  EXPECT_EQ(plan->privacy.evaluation_bins, 10);
+  EXPECT_EQ(plan->DpStepsPerRound(), 1);
+  EXPECT_TRUE(plan->schema.features[0].has_range);
+  EXPECT_DOUBLE_EQ(plan->schema.features[0].range_lo, 28);
+  EXPECT_DOUBLE_EQ(plan->schema.features[0].range_hi, 77);
   EXPECT_EQ(plan->aggregation, "fedavg");
   EXPECT_DOUBLE_EQ(plan->server_learning_rate, 1.0);
   EXPECT_EQ(plan->histogram_bins, 1000);
@@ -83,7 +96,7 @@ model: {kind: logistic_regression}
 training: {optimizer: sgd, learning_rate: 0.1}
 evaluation: {histogram_bins: 1000, baseline_site: a}
 variables:
-  - {name: x1, type: numeric}
+  - {name: x1, type: numeric, range: [0, 10]}
 outcome: {name: y, type: binary}
 )";
 
@@ -104,6 +117,21 @@ TEST(StudyPlanTest, MinimalPlanParsesWithDefaults) {
   EXPECT_EQ(plan->secure_aggregation.threshold, 2);
   EXPECT_EQ(plan->secure_aggregation.degree, 2);
   EXPECT_EQ(plan->secure_aggregation.bits, 32);
+  // Differential privacy is on unless a plan turns it off: local DP-SGD, one
+  // expected pass over the data per round.
+  EXPECT_EQ(plan->privacy.mode, StudyPlan::Privacy::Mode::kLocal);
+  EXPECT_DOUBLE_EQ(plan->privacy.sampling_rate, 0.1);
+  EXPECT_EQ(plan->DpStepsPerRound(), 10);
+  EXPECT_EQ(plan->privacy.minimum_honest_sites, 2);
+}
+
+TEST(StudyPlanTest, PrivacyOffNeedsNoRanges) {
+  const std::string text = absl::StrReplaceAll(
+      kValidPlan, {{"{name: x1, type: numeric, range: [0, 10]}", "{name: x1, type: numeric}"},
+                   {"rounds: 3\n", "rounds: 3\nprivacy: {mode: off}\n"}});
+  absl::StatusOr<StudyPlan> plan = ParseStudyPlan(text, "plan.yaml");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_FALSE(plan->privacy.on());
 }
 
 TEST(StudyPlanTest, MinSitesDefaultsToAllSites) {
@@ -134,6 +162,51 @@ TEST_P(InvalidPlanTest, IsRefusedNamingTheField) {
 }
 
 const InvalidPlanCase kInvalidPlans[] = {
+    {.name = "NumericVariableWithoutRangeUnderDp",
+     .from = "{name: x1, type: numeric, range: [0, 10]}",
+     .to = "{name: x1, type: numeric}",
+     .error = HasSubstr("plan.yaml:9: field 'variables[0]': numeric variable 'x1' needs range")},
+    {.name = "EmptyRange",
+     .from = "range: [0, 10]",
+     .to = "range: [10, 10]",
+     .error = HasSubstr("field 'variables[0].range': must be [lo, hi] with finite lo < hi")},
+    {.name = "RangeOnBinary",
+     .from = "outcome: {name: y, type: binary}",
+     .to = "outcome: {name: y, type: binary, range: [0, 1]}",
+     .error = HasSubstr("field 'outcome.range': is only allowed for a numeric variable")},
+    {.name = "UnknownPrivacyMode",
+     .from = "rounds: 3\n",
+     .to = "rounds: 3\nprivacy: {mode: central}\n",
+     .error = HasSubstr("field 'privacy.mode': \"central\" is not one of off, local, distributed")},
+    {.name = "ZeroNoise",
+     .from = "rounds: 3\n",
+     .to = "rounds: 3\nprivacy: {noise_multiplier: 0}\n",
+     .error = HasSubstr("field 'privacy.noise_multiplier': must be > 0")},
+    {.name = "NegativeClip",
+     .from = "rounds: 3\n",
+     .to = "rounds: 3\nprivacy: {clip: -1}\n",
+     .error = HasSubstr("field 'privacy.clip': must be > 0")},
+    {.name = "SamplingRateAboveOne",
+     .from = "rounds: 3\n",
+     .to = "rounds: 3\nprivacy: {sampling_rate: 1.5}\n",
+     .error = HasSubstr("field 'privacy.sampling_rate': must be in (0, 1]")},
+    {.name = "DeltaOne",
+     .from = "rounds: 3\n",
+     .to = "rounds: 3\nprivacy: {delta: 1}\n",
+     .error = HasSubstr("field 'privacy.delta': must be in (0, 1)")},
+    {.name = "OddEvaluationBins",
+     .from = "rounds: 3\n",
+     .to = "rounds: 3\nprivacy: {evaluation_bins: 7}\n",
+     .error = HasSubstr("field 'privacy.evaluation_bins': must be an even number")},
+    {.name = "DistributedWithoutSecureAggregation",
+     .from = "rounds: 3\n",
+     .to = "rounds: 3\nprivacy: {mode: distributed}\nsecure_aggregation: {enabled: false}\n",
+     .error = HasSubstr("field 'privacy.mode': distributed DP needs secure aggregation")},
+    {.name = "TooManyHonestSites",
+     .from = "rounds: 3\n",
+     .to = "rounds: 3\nprivacy: {mode: distributed, minimum_honest_sites: 4}\n",
+     .error = HasSubstr("field 'privacy.minimum_honest_sites': must be between 1 and the number "
+                        "of sites (3)")},
     {.name = "ZeroRounds",
      .from = "rounds: 3",
      .to = "rounds: 0",
