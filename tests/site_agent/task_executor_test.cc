@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "crypto/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "site_agent/site_config.h"
 #include "tests/common/util/temp_dir.h"
 #include "tests/site_agent/example_site.h"
@@ -588,6 +590,171 @@ INSTANTIATE_TEST_SUITE_P(
         {"OtherRound", [](v1::SecAggContext& c) { c.set_round(2); }, "another study or round"},
     }),
     [](const auto& info) { return info.param.name; });
+
+// Differential privacy at the site: the example plan in local mode without
+// secure aggregation, so releases come back in the clear and can be checked.
+std::string LocalDpPlanText() {
+  std::string text = ExamplePlanText();
+  return absl::StrReplaceAll(text, {{"  mode: distributed\n", "  mode: local\n"},
+                                    {"secure_aggregation: {enabled: true,",
+                                     "secure_aggregation: {enabled: false,"},
+                                    {"learning_rate: 1.0\n", "learning_rate: 0.05\n"}});
+}
+
+class DpTaskTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Configure({}); }
+
+  void Configure(const std::vector<std::pair<std::string, std::string>>& edits) {
+    plan_text_ = LocalDpPlanText();
+    absl::StatusOr<SiteConfig> config = LoadSiteConfig(
+        RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_), edits));
+    ASSERT_TRUE(config.ok()) << config.status();
+    config_ = *std::move(config);
+    executor_ = std::make_unique<TaskExecutor>(config_, &fetcher_);
+  }
+
+  v1::Task Task(const std::string& id, int round) const {
+    v1::Task task;
+    task.set_task_id(id);
+    task.set_study_id("heart-disease");
+    task.set_round(round);
+    task.set_plan_yaml(plan_text_);
+    task.set_plan_sha256(crypto::Sha256Hex(plan_text_));
+    return task;
+  }
+
+  v1::Task Statistics(const std::string& id) const {
+    v1::Task task = Task(id, 0);
+    task.mutable_statistics();
+    return task;
+  }
+
+  v1::Task Train(double records_per_site) {
+    v1::Task task = Task("round-1/train", 1);
+    v1::TrainTask* train = task.mutable_train();
+    *train->mutable_global_model() = fetcher_.Put(ModelBlob(std::vector<double>(kFeatures + 1, 0.0)));
+    for (int j = 0; j < kFeatures; ++j) {
+      train->mutable_normalization()->add_mean(0);
+      train->mutable_normalization()->add_scale(1);
+      train->mutable_normalization()->add_impute(0);
+    }
+    train->set_evaluate_global_model(true);
+    train->set_dp_records_per_site(records_per_site);
+    return task;
+  }
+
+  std::vector<nlohmann::json> LedgerLines() const {
+    std::vector<nlohmann::json> lines;
+    std::istringstream in(ReadFileOrEmpty(config_.state_dir + "/privacy/ledger.jsonl"));
+    for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+    return lines;
+  }
+
+  static std::string ReadFileOrEmpty(const std::string& path) {
+    return crypto::ReadFile(path).value_or("");
+  }
+
+  TempDir dir_;
+  std::string plan_text_;
+  SiteConfig config_;
+  FakeBlobFetcher fetcher_;
+  std::unique_ptr<TaskExecutor> executor_;
+};
+
+TEST_F(DpTaskTest, EveryStatisticsReleaseIsNoisyAndChargedBeforeItLeaves) {
+  absl::StatusOr<v1::TaskResult> first = executor_->Execute(Statistics("stats-1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->has_statistics()) << first->DebugString();
+  ASSERT_EQ(LedgerLines().size(), 1u);
+  const nlohmann::json line = LedgerLines()[0];
+  EXPECT_EQ(line["kind"], "statistics");
+  EXPECT_EQ(line["release"], "stats-1");
+  EXPECT_EQ(line["events"][0]["mechanism"], "gaussian");
+  EXPECT_EQ(line["events"][0]["noise_multiplier"], 10.0);
+  // The result tells the coordinator what the site's ledger now shows.
+  EXPECT_GT(first->privacy_spend().epsilon(), 0);
+  EXPECT_DOUBLE_EQ(first->privacy_spend().epsilon(), line["study_epsilon_after"].get<double>());
+  EXPECT_EQ(first->privacy_spend().ceiling_epsilon(), 1.0);
+
+  // A second release of the same statistics carries fresh noise and is
+  // charged again.
+  absl::StatusOr<v1::TaskResult> second = executor_->Execute(Statistics("stats-2"));
+  ASSERT_TRUE(second.ok() && second->has_statistics());
+  EXPECT_NE(first->statistics().sum(0), second->statistics().sum(0));
+  ASSERT_EQ(LedgerLines().size(), 2u);
+  EXPECT_GT(LedgerLines()[1]["study_epsilon_after"].get<double>(),
+            LedgerLines()[0]["study_epsilon_after"].get<double>());
+}
+
+TEST_F(DpTaskTest, LocalTrainingSendsANoisyDeltaWithoutMetricsAndChargesEveryStep) {
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(Train(121));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->has_train()) << result->DebugString();
+  const v1::RoundContribution& c = result->train().contribution().plain();
+  EXPECT_EQ(c.weight(), 1.0);  // no record count leaves
+  EXPECT_EQ(c.global_model_test_metrics().n(), 0);  // no per-round evaluation under DP
+  EXPECT_EQ(c.train_loss_sum(), 0);
+  EXPECT_EQ(result->train().local_steps(), 5);
+  ASSERT_EQ(LedgerLines().size(), 1u);
+  const nlohmann::json event = LedgerLines()[0]["events"][0];
+  EXPECT_EQ(event["count"], 5);  // local_steps DP-SGD steps
+  EXPECT_EQ(event["sampling_rate"], 1.0);
+  EXPECT_EQ(event["noise_multiplier"], 15.3);
+}
+
+TEST_F(DpTaskTest, TrainTaskWithoutTheRecordCountIsInvalidAndNotCharged) {
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(Train(0));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->has_refusal());
+  EXPECT_EQ(result->refusal().reason(), v1::INVALID_TASK);
+  EXPECT_TRUE(LedgerLines().empty());
+}
+
+TEST_F(DpTaskTest, ReleaseOverTheCeilingIsRefusedBeforeTheDataIsRead) {
+  const std::string missing = dir_.Path("no-such-extract.data");
+  Configure({{"per_study: {epsilon: 1.0", "per_study: {epsilon: 0.05"},
+             {cohort::testing::ExampleDirAbsolute() + "/data/processed.cleveland.data", missing}});
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(Statistics("stats"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->has_refusal()) << result->DebugString();
+  // Refused for its budget, not for the (missing) data: no record was read.
+  EXPECT_EQ(result->refusal().reason(), v1::PRIVACY_BUDGET_EXHAUSTED);
+  EXPECT_THAT(result->refusal().message(),
+              AllOf(HasSubstr("study heart-disease"), HasSubstr("above the site's ceiling of 0.05")));
+  EXPECT_TRUE(LedgerLines().empty());
+}
+
+TEST_F(DpTaskTest, DeltaNotFarBelowOneOverTheRecordsIsRefused) {
+  // Cleveland has 303 records: delta 0.01 would allow releasing three outright.
+  Configure({{"per_study: {epsilon: 1.0, delta: 1e-5}", "per_study: {epsilon: 1.0, delta: 0.01}"},
+             {"total: {epsilon: 3.0, delta: 1e-5}", "total: {epsilon: 3.0, delta: 0.01}"}});
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(Statistics("stats"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->has_refusal()) << result->DebugString();
+  EXPECT_EQ(result->refusal().reason(), v1::INVALID_PLAN);
+  EXPECT_THAT(result->refusal().message(), HasSubstr("delta 0.01 is not below 1 / the number"));
+}
+
+TEST_F(DpTaskTest, PlanWithoutDpIsRefusedUnlessTheSiteAllowsIt) {
+  plan_text_ = PlainPlanText();  // privacy and secure aggregation off
+  absl::StatusOr<SiteConfig> config = LoadSiteConfig(
+      RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_)));
+  ASSERT_TRUE(config.ok());
+  config_ = *std::move(config);
+  executor_ = std::make_unique<TaskExecutor>(config_, &fetcher_);
+  absl::StatusOr<v1::TaskResult> refused = executor_->Execute(Statistics("stats"));
+  ASSERT_TRUE(refused.ok() && refused->has_refusal()) << refused.status();
+  EXPECT_EQ(refused->refusal().reason(), v1::INVALID_PLAN);
+  EXPECT_THAT(refused->refusal().message(), HasSubstr("allow_non_private"));
+
+  config_.privacy.allow_non_private = true;
+  executor_ = std::make_unique<TaskExecutor>(config_, &fetcher_);
+  absl::StatusOr<v1::TaskResult> allowed = executor_->Execute(Statistics("stats"));
+  ASSERT_TRUE(allowed.ok() && allowed->has_statistics());
+  EXPECT_EQ(allowed->statistics().num_train(), kNumTrain);  // exact: no noise
+  EXPECT_TRUE(LedgerLines().empty());
+}
 
 }  // namespace
 }  // namespace cohort::site
