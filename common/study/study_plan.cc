@@ -170,11 +170,10 @@ absl::Status ParsePrivacy(const ConfigNode& root, StudyPlan& plan) {
           "distributed DP needs secure aggregation (each site's share of the noise alone is "
           "too small to protect it); turn secure_aggregation on or use mode: local");
     }
-    if (p.minimum_honest_sites < 1 ||
-        p.minimum_honest_sites > static_cast<int>(plan.sites.size())) {
+    // Every round sums at least min_sites; the noise is sized for h of them.
+    if (p.minimum_honest_sites < 1 || p.minimum_honest_sites > plan.min_sites) {
       return field("minimum_honest_sites")
-          .Error(absl::StrCat("must be between 1 and the number of sites (", plan.sites.size(),
-                              ")"));
+          .Error(absl::StrCat("must be between 1 and min_sites (", plan.min_sites, ")"));
     }
   }
   // Statistics are clipped to each numeric variable's declared range.

@@ -204,9 +204,9 @@ const InvalidPlanCase kInvalidPlans[] = {
      .error = HasSubstr("field 'privacy.mode': distributed DP needs secure aggregation")},
     {.name = "TooManyHonestSites",
      .from = "rounds: 3\n",
-     .to = "rounds: 3\nprivacy: {mode: distributed, minimum_honest_sites: 4}\n",
-     .error = HasSubstr("field 'privacy.minimum_honest_sites': must be between 1 and the number "
-                        "of sites (3)")},
+     .to = "rounds: 3\nprivacy: {mode: distributed, minimum_honest_sites: 3}\n",
+     .error = HasSubstr("field 'privacy.minimum_honest_sites': must be between 1 and min_sites "
+                        "(2)")},
     {.name = "ZeroRounds",
      .from = "rounds: 3",
      .to = "rounds: 0",
