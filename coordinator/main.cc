@@ -15,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "openssl/rand.h"
 #include "absl/synchronization/notification.h"
+#include "common/audit/audit_log.h"
 #include "common/net/tls.h"
+#include "crypto/signature.h"
 #include "common/study/study_plan.h"
 #include "common/util/clock.h"
 #include "common/util/logging.h"
@@ -73,6 +75,33 @@ int Main(const std::string& config_path) {
     LogError({}, std::string(ca_pem.status().message()));
     return 2;
   }
+  // The coordinator's signed audit log (docs/audit-log.md), shared by its
+  // studies: every entry is durable before the action it records.
+  std::unique_ptr<cohort::audit::AuditLog> audit_log;
+  std::shared_ptr<const cohort::crypto::Signer> signer;
+  std::string cert_pem;
+  {
+    auto key_pem = cohort::crypto::ReadFile(config->tls.key);
+    auto cert = cohort::crypto::ReadFile(config->tls.cert);
+    if (!key_pem.ok() || !cert.ok()) {
+      LogError({}, std::string((key_pem.ok() ? cert.status() : key_pem.status()).message()));
+      return 2;
+    }
+    auto made = cohort::crypto::Signer::FromPrivateKeyPem(*key_pem);
+    if (!made.ok()) {
+      LogError({}, absl::StrCat(config->tls.key, ": ", made.status().message()));
+      return 2;
+    }
+    signer = *std::move(made);
+    cert_pem = *cert;
+    auto opened = cohort::audit::AuditLog::Open(config->state_dir + "/audit/coordinator.jsonl",
+                                                signer, cert_pem);
+    if (!opened.ok()) {
+      LogError({}, absl::StrCat("cannot open the audit log: ", opened.status().message()));
+      return 3;
+    }
+    audit_log = *std::move(opened);
+  }
   cohort::coordinator::SiteRegistry registry(cohort::util::RealClock::Get(),
                                              config->liveness_grace);
   cohort::coordinator::BlobStore blobs;
@@ -94,7 +123,10 @@ int Main(const std::string& config_path) {
                                                         .clock = cohort::util::RealClock::Get(),
                                                         .state_dir = config->state_dir,
                                                         .ca_pem = *ca_pem,
-                                                        .run_id = run_id}));
+                                                        .run_id = run_id,
+                                                        .audit = audit_log.get(),
+                                                        .signer = signer,
+                                                        .cert_pem = cert_pem}));
     runner_ptrs.push_back(runners.back().get());
   }
   std::map<std::string, std::atomic<bool>> finished;

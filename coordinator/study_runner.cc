@@ -21,6 +21,7 @@
 #include "crypto/random.h"
 #include "crypto/secagg/server.h"
 #include "crypto/files.h"
+#include "crypto/sha256.h"
 
 namespace cohort::coordinator {
 namespace {
@@ -76,7 +77,9 @@ StudyRunner::StudyRunner(study::StudyPlan plan, RunnerEnv env)
     }
   }
   if (plan_.privacy.mode == study::StudyPlan::Privacy::Mode::kDistributed) {
-    server_optimizer_ = *ml::MakeOptimizer(plan_.training.optimizer);
+    if (auto optimizer = ml::MakeOptimizer(plan_.training.optimizer); optimizer.ok()) {
+      server_optimizer_ = *std::move(optimizer);
+    }
   }
 }
 
@@ -117,9 +120,88 @@ absl::Status StudyRunner::OnResult(const std::string& site, v1::TaskResult resul
     return absl::PermissionDeniedError(
         absl::StrCat("task ", result.task_id(), " was not given to site ", site));
   }
+  if (result.has_audit_anchor()) {
+    // The site's log head as it sent this result: anchors the site's log in
+    // the coordinator's (docs/audit-log.md#cross-anchoring).
+    RETURN_IF_ERROR(Audit("site_anchor", {{"study", plan_.study_id},
+                                          {"site", site},
+                                          {"task_id", result.task_id()},
+                                          {"seq", result.audit_anchor().seq()},
+                                          {"head", result.audit_anchor().head()}}));
+  }
   completed_tasks_.insert(result.task_id());
   env_.registry->Acknowledge(site, result.task_id());
   received_[site] = std::move(result);
+  return absl::OkStatus();
+}
+
+absl::Status StudyRunner::Audit(absl::string_view type, nlohmann::json body) {
+  if (env_.audit == nullptr) return absl::OkStatus();
+  auto entry = env_.audit->Append(type, std::move(body));
+  if (!entry.ok()) {
+    util::LogError({plan_.study_id, -1, ""},
+                   absl::StrCat("audit log: ", entry.status().message()));
+  }
+  return entry.status();
+}
+
+absl::Status StudyRunner::ReleaseRound(int round, const std::vector<std::string>& sites,
+                                       const std::string& aggregate_sha256) {
+  const std::string model_sha256 = crypto::Sha256Hex(ModelBytes(model_));
+  RETURN_IF_ERROR(Audit("aggregate_released", {{"study", plan_.study_id},
+                                               {"round", round},
+                                               {"kind", "train"},
+                                               {"sites", sites},
+                                               {"aggregate_sha256", aggregate_sha256},
+                                               {"model_sha256", model_sha256}}));
+  return SendReceipts(round, sites, aggregate_sha256, model_sha256);
+}
+
+absl::Status StudyRunner::SendReceipts(int round, const std::vector<std::string>& sites,
+                                       const std::string& aggregate_sha256,
+                                       const std::string& model_sha256) {
+  if (env_.audit == nullptr || env_.signer == nullptr || sites.empty()) {
+    return absl::OkStatus();
+  }
+  std::map<std::string, v1::ReceiptTask> receipts;
+  for (const std::string& site : sites) {
+    // Each receipt commits to the log as it stands just before its own
+    // receipt_sent entry; the log builds that entry under its lock.
+    absl::Status signed_ok;
+    auto entry = env_.audit->AppendCommitting(
+        "receipt_sent", [&](int64_t seq, const std::string& head) {
+          nlohmann::json body = {{"study", plan_.study_id},
+                                 {"site", site},
+                                 {"round", round},
+                                 {"participants", sites},
+                                 {"aggregate_sha256", aggregate_sha256},
+                                 {"model_sha256", model_sha256},
+                                 {"coordinator_seq", seq},
+                                 {"coordinator_head", head}};
+          absl::StatusOr<std::string> signature = env_.signer->Sign(body.dump());
+          signed_ok = signature.status();
+          v1::ReceiptTask& r = receipts[site];
+          r.Clear();
+          r.set_round(round);
+          for (const std::string& p : sites) r.add_participants(p);
+          r.set_aggregate_sha256(aggregate_sha256);
+          r.set_model_sha256(model_sha256);
+          r.set_coordinator_seq(seq);
+          r.set_coordinator_head(head);
+          r.set_coordinator_cert_pem(env_.cert_pem);
+          if (signature.ok()) r.set_signature(*signature);
+          return body;
+        });
+    RETURN_IF_ERROR(signed_ok);
+    RETURN_IF_ERROR(entry.status());
+  }
+  PhaseOutcome outcome = RunPhase(round, 0, "receipt", sites,
+                                  [&](const std::string& site, v1::Task& t) {
+                                    *t.mutable_receipt() = receipts[site];
+                                  });
+  for (const auto& [site, reason] : outcome.dropped) {
+    LogWarn({plan_.study_id, round, site}, absl::StrCat("receipt not acknowledged: ", reason));
+  }
   return absl::OkStatus();
 }
 
@@ -223,6 +305,7 @@ StudyRunner::PhaseOutcome StudyRunner::RunPhase(int round, int attempt,
         excluded_.insert(site);
       }
       summary_["refusals"][site] = reason;
+      (void)Audit("site_refused", {{"study", plan_.study_id}, {"site", site}, {"reason", reason}});
       ++it;
       Drop(outcome, site, reason, round);
     } else {
@@ -250,6 +333,9 @@ std::string StudyRunner::ModelBytes(const Eigen::VectorXd& params) const {
 
 absl::Status StudyRunner::Fail(absl::Status reason) {
   summary_["status"] = "failed";
+  (void)Audit("study_finished", {{"study", plan_.study_id},
+                                 {"status", "failed"},
+                                 {"error", std::string(reason.message())}});
   summary_["error"] = std::string(reason.message());
   util::LogError({plan_.study_id, -1, ""}, absl::StrCat("study failed: ", reason.message()));
   (void)WriteSummary();
@@ -421,6 +507,11 @@ absl::StatusOr<StudyRunner::Collected<v1::StatisticsResult>> StudyRunner::Collec
     int attempt) {
   const int expected = static_cast<int>(feature_names_.size());
   const std::vector<std::string> sites = EligibleSites();
+  RETURN_IF_ERROR(Audit("round_started", {{"study", plan_.study_id},
+                                          {"round", 0},
+                                          {"attempt", attempt},
+                                          {"kind", "statistics"},
+                                          {"participants", sites}}));
   Collected<v1::StatisticsResult> out;
   const bool noisy = plan_.privacy.on();
   if (plan_.privacy.mode == study::StudyPlan::Privacy::Mode::kDistributed) {
@@ -501,6 +592,12 @@ absl::Status StudyRunner::RunStatistics() {
       summary_["privacy"]["records_per_site"] = dp_records_per_site_;
     }
     const v1::StatisticsResult& s = collected->total;
+    const std::string aggregate_sha256 = crypto::Sha256Hex(s.SerializeAsString());
+    RETURN_IF_ERROR(Audit("aggregate_released", {{"study", plan_.study_id},
+                                                 {"round", 0},
+                                                 {"kind", "statistics"},
+                                                 {"sites", collected->sites},
+                                                 {"aggregate_sha256", aggregate_sha256}}));
     data::FeatureStatistics total;
     total.count.assign(s.count().begin(), s.count().end());
     total.sum.assign(s.sum().begin(), s.sum().end());
@@ -518,6 +615,8 @@ absl::Status StudyRunner::RunStatistics() {
     LogInfo({plan_.study_id, 0, ""},
             absl::StrCat("preprocessing done: ", collected->sites.size(), " sites, ",
                          s.num_train(), " training rows, ", s.num_test(), " test rows"));
+    RETURN_IF_ERROR(SendReceipts(0, collected->sites, aggregate_sha256,
+                                 crypto::Sha256Hex(NormalizationProto().SerializeAsString())));
     return absl::OkStatus();
   }
   return absl::UnavailableError(absl::StrCat(
@@ -531,6 +630,11 @@ absl::StatusOr<StudyRunner::Collected<v1::RoundContribution>> StudyRunner::Colle
   const std::vector<std::string> sites = EligibleSites();
   LogInfo({plan_.study_id, round, ""},
           absl::StrCat("round started with ", sites.size(), " sites: ", absl::StrJoin(sites, ", ")));
+  RETURN_IF_ERROR(Audit("round_started", {{"study", plan_.study_id},
+                                          {"round", round},
+                                          {"attempt", attempt},
+                                          {"kind", "train"},
+                                          {"participants", sites}}));
   auto fill_train = [&](v1::TrainTask* train) {
     *train->mutable_global_model() = model_ref;
     *train->mutable_normalization() = NormalizationProto();
@@ -630,6 +734,11 @@ void StudyRunner::RecordSecureRound(int round, const SecureOutcome& secure) {
   entry["dropouts"] = nlohmann::json::object();
   for (const auto& [site, reason] : secure.dropped) entry["dropouts"][site] = reason;
   summary_["secure_aggregation"]["rounds"].push_back(entry);
+  (void)Audit("secure_aggregation", {{"study", plan_.study_id},
+                                     {"round", round},
+                                     {"attempt", secure.attempt},
+                                     {"survivors", secure.survivors},
+                                     {"dropouts", entry["dropouts"]}});
 }
 
 absl::Status StudyRunner::RunTrainingRound(int round) {
@@ -650,8 +759,15 @@ absl::Status StudyRunner::RunTrainingRound(int round) {
                            plan_.min_sites, " sites reported; ", retry));
       continue;
     }
+    const std::string aggregate_sha256 =
+        collected->gradient_sum.size() > 0
+            ? crypto::Sha256Hex(absl::string_view(
+                  reinterpret_cast<const char*>(collected->gradient_sum.data()),
+                  sizeof(double) * collected->gradient_sum.size()))
+            : crypto::Sha256Hex(collected->total.SerializeAsString());
     if (plan_.privacy.on()) {
       RETURN_IF_ERROR(ApplyPrivateRound(round, *collected));
+      RETURN_IF_ERROR(ReleaseRound(round, collected->sites, aggregate_sha256));
       nlohmann::json entry = {{"round", round}, {"sites", collected->sites}};
       if (!collected->dropped.empty()) entry["dropped"] = collected->dropped;
       if (attempt > 0) entry["attempts"] = attempt + 1;
@@ -692,6 +808,7 @@ absl::Status StudyRunner::RunTrainingRound(int round) {
     }
     summary_["rounds"].push_back(entry);
     env_.blobs->Erase(model_ref.sha256());
+    RETURN_IF_ERROR(ReleaseRound(round, collected->sites, aggregate_sha256));
     return absl::OkStatus();
   }
   return absl::UnavailableError(absl::StrCat(
@@ -721,6 +838,9 @@ absl::Status StudyRunner::ApplyPrivateRound(int round,
     // clipped gradients over the expected number of sampled records.
     const double expected_batch = plan_.privacy.sampling_rate * dp_records_per_site_ *
                                   static_cast<double>(collected.sites.size());
+    if (server_optimizer_ == nullptr) {
+      return absl::FailedPreconditionError("the plan's optimizer cannot be built");
+    }
     if (!(expected_batch > 0) || collected.gradient_sum.size() != dim) {
       return absl::InternalError(absl::StrCat("round ", round, ": no usable gradient sum"));
     }
@@ -946,6 +1066,25 @@ absl::Status StudyRunner::Run() {
     return s;
   }
 
+  {
+    nlohmann::json submitted = {{"study", plan_.study_id},
+                                {"plan_sha256", plan_.sha256},
+                                {"sites", plan_.sites},
+                                {"min_sites", plan_.min_sites},
+                                {"rounds", plan_.rounds},
+                                {"secure_aggregation", plan_.secure_aggregation.enabled},
+                                {"privacy",
+                                 {{"mode", std::string(study::PrivacyModeName(plan_.privacy.mode))},
+                                  {"delta", absl::StrFormat("%.17g", plan_.privacy.delta)},
+                                  {"planned_epsilon",
+                                   absl::StrFormat("%.17g", summary_["privacy"].value(
+                                                                "planned_epsilon", 0.0))}}}};
+    if (next_round > 0) submitted["resumed_at_round"] = next_round;
+    if (absl::Status s = Audit(next_round > 0 ? "study_resumed" : "study_submitted", submitted);
+        !s.ok()) {
+      return s;
+    }
+  }
   LogInfo(ctx, absl::StrCat("study submitted (plan sha256 ", plan_.sha256, "); waiting for ",
                             plan_.min_sites, " of ", plan_.sites.size(), " sites"));
   if (!plan_.secure_aggregation.enabled) {
@@ -968,6 +1107,16 @@ absl::Status StudyRunner::Run() {
                               absl::FormatDuration(plan_.start_grace)));
   }
   if (Stopped()) return absl::CancelledError("stopped");
+  if (joined) {
+    std::vector<std::string> present;
+    for (const auto& site : plan_.sites) {
+      if (env_.registry->HasJoined(site)) present.push_back(site);
+    }
+    if (absl::Status s = Audit("sites_joined", {{"study", plan_.study_id}, {"sites", present}});
+        !s.ok()) {
+      return Fail(s);
+    }
+  }
   if (!joined) {
     return Fail(absl::DeadlineExceededError(
         absl::StrCat("fewer than min_sites (", plan_.min_sites, ") sites joined within ",
@@ -997,6 +1146,21 @@ absl::Status StudyRunner::Run() {
 
   summary_["status"] = "completed";
   const std::string model_bytes = ModelBytes(model_);
+  {
+    // The study's end: a last receipt to every site still in the study.
+    const std::string final_sha256 = crypto::Sha256Hex(summary_["final"].dump());
+    if (absl::Status r = SendReceipts(plan_.rounds + 1, EligibleSites(), final_sha256,
+                                      crypto::Sha256Hex(model_bytes));
+        !r.ok()) {
+      return Fail(r);
+    }
+    if (absl::Status a = Audit("study_finished", {{"study", plan_.study_id},
+                                                  {"status", "completed"},
+                                                  {"model_sha256", crypto::Sha256Hex(model_bytes)}});
+        !a.ok()) {
+      return Fail(a);
+    }
+  }
   v1::ModelParameters final_model;
   final_model.ParseFromString(model_bytes);
   nlohmann::json model_json = {{"kind", plan_.model_kind},

@@ -28,14 +28,15 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "cohort/v1/tasks.pb.h"
+#include "common/audit/audit_log.h"
 #include "common/ml/optimizer.h"
+#include "crypto/signature.h"
 #include "common/privacy/distributed.h"
 #include "common/study/study_plan.h"
 #include "common/util/clock.h"
 #include "coordinator/aggregation/fedavg.h"
 #include "coordinator/blob_store.h"
 #include "coordinator/site_registry.h"
-#include "crypto/signature.h"
 #include "nlohmann/json.hpp"
 
 namespace cohort::coordinator {
@@ -51,6 +52,13 @@ struct RunnerEnv {
   // Distinguishes task ids of this coordinator process from those of an
   // earlier one (a restart re-runs a round under new task ids).
   std::string run_id = "0";
+  // The coordinator's signed audit log (docs/audit-log.md), shared by its
+  // studies; not owned. Null: nothing is audited and no receipts are sent
+  // (unit tests of the round logic).
+  audit::AuditLog* audit = nullptr;
+  // The coordinator's key and certificate, to sign the sites' receipts.
+  std::shared_ptr<const crypto::Signer> signer;
+  std::string cert_pem;
 };
 
 class StudyRunner {
@@ -124,6 +132,16 @@ class StudyRunner {
   absl::Status RunBaseline();
   absl::Status RunFinalEvaluation();
 
+  // Appends to the audit log (durable) before the action it records.
+  absl::Status Audit(absl::string_view type, nlohmann::json body);
+  // After a round (and when the study ends): a signed receipt to each site,
+  // committing to the round's participants, its aggregate and the head of
+  // the coordinator's log.
+  // Records a round's aggregate and the new model, then sends receipts.
+  absl::Status ReleaseRound(int round, const std::vector<std::string>& sites,
+                            const std::string& aggregate_sha256);
+  absl::Status SendReceipts(int round, const std::vector<std::string>& sites,
+                            const std::string& aggregate_sha256, const std::string& model_sha256);
   void Drop(PhaseOutcome& outcome, const std::string& site, const std::string& reason,
             int round);
   v1::Normalization NormalizationProto() const;

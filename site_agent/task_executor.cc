@@ -19,6 +19,9 @@
 #include "common/study/secure_codec.h"
 #include "crypto/files.h"
 #include "absl/strings/match.h"
+#include "crypto/sha256.h"
+#include "crypto/pki.h"
+#include <openssl/evp.h>
 
 namespace cohort::site {
 namespace {
@@ -88,7 +91,85 @@ absl::Status TaskExecutor::Preload(const study::StudyPlan& plan) {
   return DatasetFor(plan).status();
 }
 
+namespace {
+
+std::string Base64(absl::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(n);
+  return out;
+}
+
+std::string TaskKindName(const v1::Task& task) {
+  switch (task.kind_case()) {
+    case v1::Task::kStatistics:
+      return "statistics";
+    case v1::Task::kTrain:
+      return "train";
+    case v1::Task::kEvaluate:
+      return "evaluate";
+    case v1::Task::kSecure:
+      return absl::StrCat("secure/", v1::SecAggPhase_Name(task.secure().phase()));
+    case v1::Task::kReceipt:
+      return "receipt";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+absl::Status TaskExecutor::OpenAudit() {
+  if (audit_ != nullptr) return absl::OkStatus();
+  RETURN_IF_ERROR(LoadIdentity());
+  ASSIGN_OR_RETURN(audit_, audit::AuditLog::Open(config_.state_dir + "/audit/site.jsonl", signer_,
+                                                 cert_pem_));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::TaskResult> TaskExecutor::Execute(const v1::Task& task) {
+  const util::LogContext ctx{task.study_id(), task.round(), config_.site};
+  if (absl::Status opened = OpenAudit(); !opened.ok()) {
+    util::LogError(ctx, absl::StrCat("cannot open the audit log; nothing is sent: ",
+                                     opened.message()));
+    return opened;
+  }
+  RETURN_IF_ERROR(audit_
+                      ->Append("task_received", {{"study", task.study_id()},
+                                                 {"task_id", task.task_id()},
+                                                 {"round", task.round()},
+                                                 {"kind", TaskKindName(task)},
+                                                 {"plan_sha256", crypto::Sha256Hex(task.plan_yaml())}})
+                      .status());
+  last_charge_.reset();
+  ASSIGN_OR_RETURN(v1::TaskResult result, ExecuteTask(task));
+  if (result.has_refusal()) {
+    RETURN_IF_ERROR(audit_
+                        ->Append("task_refused",
+                                 {{"study", task.study_id()},
+                                  {"task_id", task.task_id()},
+                                  {"reason", v1::RefusalReason_Name(result.refusal().reason())},
+                                  {"message", result.refusal().message()}})
+                        .status());
+  }
+  // The exact bytes that leave, with the anchor unset (it names this entry).
+  const std::string bytes = result.SerializeAsString();
+  nlohmann::json sent = {{"study", task.study_id()},
+                         {"task_id", task.task_id()},
+                         {"round", task.round()},
+                         {"kind", TaskKindName(task)},
+                         {"sha256", crypto::Sha256Hex(bytes)},
+                         {"bytes", static_cast<int64_t>(bytes.size())}};
+  if (last_charge_.has_value()) sent["privacy"] = *last_charge_;
+  ASSIGN_OR_RETURN(audit::Entry entry, audit_->Append("result_sent", sent));
+  result.mutable_audit_anchor()->set_seq(entry.seq);
+  result.mutable_audit_anchor()->set_head(entry.hash);
+  return result;
+}
+
+absl::StatusOr<v1::TaskResult> TaskExecutor::ExecuteTask(const v1::Task& task) {
   const util::LogContext ctx{task.study_id(), task.round(), config_.site};
   auto checked = approval_.Check(task);
   if (auto* refusal = std::get_if<Refusal>(&checked)) {
@@ -200,6 +281,9 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Execute(const v1::Task& task) {
     case v1::Task::kEvaluate:
       result = Evaluate(plan, task, **dataset);
       break;
+    case v1::Task::kReceipt:
+      result = Receipt(task);
+      break;
     case v1::Task::kSecure:
       if (!plan.secure_aggregation.enabled) {
         return RefusalResult(task, v1::INVALID_TASK,
@@ -222,6 +306,28 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Execute(const v1::Task& task) {
     // Durable before the release leaves this process.
     absl::StatusOr<privacy::ChargeReceipt> receipt = Charge(*charge, ctx);
     if (receipt.ok()) {
+      // Audit entries hold integers and strings only: fractions are written
+      // as decimal strings that read back to the same double.
+      auto num = [](double v) { return absl::StrFormat("%.17g", v); };
+      nlohmann::json events = nlohmann::json::array();
+      for (const privacy::PrivacyEvent& e : charge->events) {
+        events.push_back(
+            {{"mechanism", e.mechanism == privacy::PrivacyEvent::Mechanism::kGaussian
+                               ? "gaussian"
+                               : "discrete_gaussian_sum"},
+             {"sampling_rate", num(e.sampling_rate)},
+             {"noise_multiplier", num(e.noise_multiplier)},
+             {"rdp_slack", num(e.rdp_slack)},
+             {"count", e.count}});
+      }
+      last_charge_ = nlohmann::json{
+          {"events", events},
+          {"delta", num(charge->study_ceiling.delta)},
+          {"ceiling", num(charge->study_ceiling.epsilon)},
+          {"study_epsilon_before", num(receipt->study_before.epsilon)},
+          {"study_epsilon_after", num(receipt->study_after.epsilon)},
+          {"total_epsilon_after", num(receipt->total_after.epsilon)},
+          {"accountant", std::string(privacy::AccountantName(receipt->study_after.accountant))}};
       v1::PrivacySpend* spend = result->mutable_privacy_spend();
       spend->set_epsilon(receipt->study_after.epsilon);
       spend->set_delta(receipt->study_after.delta);
@@ -266,8 +372,9 @@ absl::StatusOr<std::optional<privacy::ChargeRequest>> TaskExecutor::ChargeFor(
     case v1::Task::kSecure:
       if (task.secure().phase() == v1::PHASE_ADVERTISE_KEYS ||
           task.secure().phase() == v1::PHASE_MASKED_INPUT) {
-        kind = task.secure().has_statistics() ? study::ReleaseKind::kStatistics
-                                              : study::ReleaseKind::kTrain;
+        // Round 0 is the preprocessing statistics (the key advertisement
+        // carries no input yet, so the round says which release it starts).
+        kind = task.round() == 0 ? study::ReleaseKind::kStatistics : study::ReleaseKind::kTrain;
       }
       break;
     default:
@@ -561,6 +668,37 @@ absl::StatusOr<study::Encoded> TaskExecutor::EncodeDistributed(const study::Stud
   return out;
 }
 
+absl::StatusOr<v1::TaskResult> TaskExecutor::Receipt(const v1::Task& task) {
+  const v1::ReceiptTask& r = task.receipt();
+  auto verified = crypto::Verifier::FromCertificate(r.coordinator_cert_pem(), ca_pem_, absl::Now());
+  if (!verified.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("receipt certificate: ", verified.status().message()));
+  }
+  std::unique_ptr<crypto::Verifier> verifier = *std::move(verified);
+  if (verifier->identity().role != crypto::Role::kCoordinator) {
+    return absl::InvalidArgumentError("receipt is not signed by a coordinator certificate");
+  }
+  nlohmann::json body = {{"study", task.study_id()},
+                         {"site", config_.site},
+                         {"round", r.round()},
+                         {"participants", std::vector<std::string>(r.participants().begin(),
+                                                                   r.participants().end())},
+                         {"aggregate_sha256", r.aggregate_sha256()},
+                         {"model_sha256", r.model_sha256()},
+                         {"coordinator_seq", r.coordinator_seq()},
+                         {"coordinator_head", r.coordinator_head()}};
+  if (absl::Status ok = verifier->Verify(body.dump(), r.signature()); !ok.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("receipt signature: ", ok.message()));
+  }
+  body["receipt_signature"] = Base64(r.signature());
+  body["coordinator_cert"] = r.coordinator_cert_pem();
+  RETURN_IF_ERROR(audit_->Append("receipt", body).status());
+  v1::TaskResult result;
+  result.mutable_receipt_ack();
+  return result;
+}
+
 absl::Status TaskExecutor::LoadIdentity() {
   if (signer_ != nullptr) return absl::OkStatus();
   ASSIGN_OR_RETURN(cert_pem_, crypto::ReadFile(config_.tls.cert));
@@ -601,6 +739,10 @@ absl::Status TaskExecutor::CheckContext(const study::StudyPlan& plan, const v1::
                             sa.threshold));
   }
   if (n < sa.threshold) return bad("fewer participants than the threshold");
+  if (plan.privacy.mode == study::StudyPlan::Privacy::Mode::kDistributed &&
+      n < plan.privacy.minimum_honest_sites) {
+    return bad("fewer participants than the plan's minimum of honest sites");
+  }
   if (c.degree() != std::min(sa.degree, n - 1)) {
     return bad(absl::StrCat("degree ", c.degree(), " differs from the plan's"));
   }

@@ -28,7 +28,9 @@
 #include "common/util/logging.h"
 #include "site_agent/approval.h"
 #include "absl/random/random.h"
+#include "common/audit/audit_log.h"
 #include "common/privacy/ledger.h"
+#include "nlohmann/json.hpp"
 #include "common/study/dp_plan.h"
 #include "common/study/secure_codec.h"
 #include "crypto/random.h"
@@ -67,8 +69,13 @@ class TaskExecutor {
 
   // Always produces a result: a refusal when the task is not approved, the
   // plan is invalid or the data cannot be used (the reason is logged too).
-  // An error status only for a transient problem (a model download failed),
-  // after which the task may be retried.
+  // An error status only for a transient problem (a model download failed,
+  // the audit log cannot be written), after which the task may be retried.
+  //
+  // Every task received, every refusal and every result that leaves is
+  // recorded first in the site's signed audit log,
+  // <state_dir>/audit/site.jsonl (docs/audit-log.md); the result carries the
+  // log's head as its audit anchor.
   absl::StatusOr<v1::TaskResult> Execute(const v1::Task& task);
 
   // Loads and validates the data for a plan before any task arrives.
@@ -114,6 +121,10 @@ class TaskExecutor {
   absl::Status CheckContext(const study::StudyPlan& plan, const v1::Task& task,
                             int features) const;
   absl::Status LoadIdentity();
+  absl::StatusOr<v1::TaskResult> ExecuteTask(const v1::Task& task);
+  absl::Status OpenAudit();
+  // Checks a coordinator's receipt and records it in the audit log.
+  absl::StatusOr<v1::TaskResult> Receipt(const v1::Task& task);
   absl::StatusOr<study::Encoded> EncodeStatistics(const v1::StatisticsResult& s, int features,
                                                   const v1::SecAggContext& context);
   absl::StatusOr<study::Encoded> EncodeTraining(const study::StudyPlan& plan,
@@ -138,6 +149,9 @@ class TaskExecutor {
   // DP noise comes from the CSPRNG.
   SecureBitGen noise_gen_{&prng_};
   std::unique_ptr<privacy::PrivacyLedger> ledger_;
+  // What the last charge cost, for the audit entry of the result it paid for.
+  std::optional<nlohmann::json> last_charge_;
+  std::unique_ptr<audit::AuditLog> audit_;
   std::set<std::string> warned_non_private_;
   std::string cert_pem_, ca_pem_;
   std::shared_ptr<const crypto::Signer> signer_;

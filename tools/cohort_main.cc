@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "tools/audit_command.h"
 #include "tools/command.h"
 #include "tools/pki_command.h"
 #include "tools/privacy_command.h"
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   cohort::tools::RegisterPkiCommands(app, action);
   cohort::tools::RegisterStudyCommands(app, action);
   cohort::tools::RegisterPrivacyCommands(app, action);
+  cohort::tools::RegisterAuditCommands(app, action);
 
   try {
     app.parse(argc, argv);

@@ -117,6 +117,11 @@ bold "5. Results"
   --site-evaluations "$STATE_DIR"/sites/*/evaluations/heart-disease.json
 echo
 echo "Each hospital's privacy ledger: $STATE_DIR/sites/<name>/privacy/ledger.jsonl"
+echo "Signed audit logs: $STATE_DIR/coordinator/audit/coordinator.jsonl and $STATE_DIR/sites/<name>/audit/site.jsonl"
+echo "Verify them (chains, signatures, cross-anchors) and write a report for a privacy officer:"
+echo "  $COHORT audit verify $STATE_DIR/coordinator/audit/coordinator.jsonl --ca $STATE_DIR/pki/ca.crt --against $STATE_DIR/sites/*/audit/site.jsonl"
+echo "  $COHORT audit privacy $STATE_DIR/sites/cleveland/audit/site.jsonl"
+echo "  $COHORT audit report $STATE_DIR/coordinator/audit/coordinator.jsonl $STATE_DIR/sites/*/audit/site.jsonl --ca $STATE_DIR/pki/ca.crt --out $STATE_DIR/report.html"
 echo "summary: $STATE_DIR/coordinator/studies/heart-disease/summary.json"
 echo "model:   $STATE_DIR/coordinator/studies/heart-disease/model.json"
 echo "logs:    $STATE_DIR/logs/"

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/audit/verify.h"
 #include "common/ml/metrics.h"
 #include "common/privacy/accountant.h"
 #include "common/privacy/ledger.h"
@@ -88,6 +89,23 @@ nlohmann::json PooledExactMetrics(const Consortium& c, const std::vector<std::st
   return study::MetricsJson(total);
 }
 
+// Verifies the coordinator's audit log against the sites' logs (chains,
+// signatures against the consortium CA, cross-anchors both ways).
+audit::VerifyReport VerifyAuditLogs(const Consortium& c, const std::vector<std::string>& sites) {
+  audit::VerifyOptions options;
+  options.ca_pem = ReadFileOrEmpty(c.dir() + "/pki/ca.crt");
+  for (const auto& s : sites) options.against.push_back(c.SiteStateDir(s) + "/audit/site.jsonl");
+  auto report = audit::Verify(c.dir() + "/coordinator/audit/coordinator.jsonl", options);
+  EXPECT_TRUE(report.ok()) << report.status();
+  return report.ok() ? *std::move(report) : audit::VerifyReport{};
+}
+
+std::string Violations(const audit::VerifyReport& report) {
+  std::string out;
+  for (const auto& v : report.violations) out += audit::ToString(v) + "\n";
+  return out;
+}
+
 // A site's privacy ledger, opened after its agent has exited.
 std::unique_ptr<privacy::PrivacyLedger> OpenLedger(const Consortium& c, const std::string& site) {
   auto ledger = privacy::PrivacyLedger::Open(c.SiteStateDir(site) + "/privacy/ledger.jsonl",
@@ -131,7 +149,8 @@ TEST(StudyTest, FourHospitalsTrainUnderDistributedDifferentialPrivacy) {
     EXPECT_FALSE(round.contains("test")) << round.dump();
   }
   // The statistics are noisy: FLamby's split has 486 training rows.
-  EXPECT_NEAR(summary["preprocessing"]["num_train"].get<double>(), 486, 100);
+  // (noise std 10 * sqrt(19) ~ 44 on the count: 230 is over 5 std).
+  EXPECT_NEAR(summary["preprocessing"]["num_train"].get<double>(), 486, 230);
   // The model is as useful as the issue asks at epsilon <= 1, judged on the
   // exact metrics the hospitals kept (FLamby's 254 test rows). The README
   // reports the mean of repeated runs; this bound leaves room for the noise.
@@ -175,6 +194,20 @@ TEST(StudyTest, FourHospitalsTrainUnderDistributedDifferentialPrivacy) {
   EXPECT_TRUE(std::filesystem::exists(c.dir() + "/coordinator/studies/heart-disease/model.json"));
   EXPECT_TRUE(std::filesystem::exists(c.dir() + "/coordinator/studies/heart-disease/checkpoint.pb"));
   EXPECT_THAT(c.site("va").Log(), HasSubstr("connected to cohort-coordinator"));
+
+  // Both ends kept signed, hash-chained audit logs that anchor each other.
+  audit::VerifyReport audit_report = VerifyAuditLogs(c, kSites);
+  EXPECT_TRUE(audit_report.violations.empty()) << Violations(audit_report);
+  EXPECT_GT(audit_report.entries, 50);
+  EXPECT_THAT(audit_report.writer, HasSubstr("coordinator"));
+  // Cutting the tail off a site's log is caught through the coordinator's
+  // anchors of it.
+  const std::string va_log = c.SiteStateDir("va") + "/audit/site.jsonl";
+  std::string text = ReadFileOrEmpty(va_log);
+  const size_t cut = text.rfind('\n', text.size() - 2);
+  ASSERT_NE(cut, std::string::npos);
+  ASSERT_TRUE(crypto::WriteFileAtomically(va_log, text.substr(0, cut + 1), 0600).ok());
+  EXPECT_FALSE(VerifyAuditLogs(c, kSites).violations.empty());
 }
 
 TEST(StudyTest, WithoutDpFourHospitalsTrainAModelAsGoodAsPooledData) {
@@ -280,6 +313,11 @@ TEST(StudyTest, BudgetStopsChargingASiteExactlyBeforeTheCrossingRelease) {
               1e-9);
   // The others went on without VA.
   EXPECT_EQ(summary["rounds"].back()["sites"].size(), 3u);
+  // An untampered 20-round study's audit logs verify, VA's refusal included.
+  audit::VerifyReport audit_report = VerifyAuditLogs(c, kSites);
+  EXPECT_TRUE(audit_report.violations.empty()) << Violations(audit_report);
+  EXPECT_THAT(ReadFileOrEmpty(c.SiteStateDir("va") + "/audit/site.jsonl"),
+              HasSubstr("PRIVACY_BUDGET_EXHAUSTED"));
 }
 
 TEST(StudyTest, SiteKilledAndRestartedKeepsWhatItSpent) {

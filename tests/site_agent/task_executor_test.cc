@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "cohort/v1/model.pb.h"
 #include "common/study/proto_convert.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "crypto/files.h"
 #include "crypto/pki.h"
@@ -121,9 +122,28 @@ std::string PlainPlanText() {
   return absl::StrReplaceAll(text, {{on, "secure_aggregation: {enabled: false,"}});
 }
 
+// The site's key material, where the example config expects it: the
+// executor signs its audit log (and secure-aggregation keys) with it.
+void WriteSitePki(const TempDir& dir, const std::string& site) {
+  const absl::Time now = absl::Now() - absl::Hours(1);
+  auto ca = crypto::CreateCertificateAuthority("test consortium", now, absl::Hours(24));
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  auto cert = crypto::IssueCertificate(*ca, crypto::Role::kSite, site, {}, now, absl::Hours(24));
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  std::filesystem::create_directories(dir.Path("pki/sites"));
+  ASSERT_TRUE(crypto::WriteFileAtomically(dir.Path("pki/ca.crt"), ca->cert_pem, 0644).ok());
+  ASSERT_TRUE(
+      crypto::WriteFileAtomically(dir.Path("pki/sites/" + site + ".crt"), cert->cert_pem, 0644)
+          .ok());
+  ASSERT_TRUE(
+      crypto::WriteFileAtomically(dir.Path("pki/sites/" + site + ".key"), cert->key_pem, 0600)
+          .ok());
+}
+
 class TaskExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    WriteSitePki(dir_, "cleveland");
     plan_text_ = PlainPlanText();
     absl::StatusOr<SiteConfig> config = LoadSiteConfig(
         RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_)));
@@ -347,6 +367,7 @@ TEST_F(TaskExecutorTest, ChangedPlanIsRefused) {
 // there; an unapproved one is refused first, so its data is never read.
 TEST(TaskExecutorDataTest, UnapprovedTaskIsRefusedBeforeTheDataIsRead) {
   TempDir dir;
+  WriteSitePki(dir, "cleveland");
   const std::string plan_text = PlainPlanText();
   const std::string missing = dir.Path("no-such-extract.data");
   absl::StatusOr<SiteConfig> config = LoadSiteConfig(RenderExampleSiteConfig(
@@ -451,21 +472,7 @@ namespace {
 class SecureTaskTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // The site's key material, where the example config expects it.
-    const absl::Time now = absl::Now() - absl::Hours(1);
-    auto ca = crypto::CreateCertificateAuthority("test consortium", now, absl::Hours(24));
-    ASSERT_TRUE(ca.ok()) << ca.status();
-    auto cert = crypto::IssueCertificate(*ca, crypto::Role::kSite, "cleveland", {}, now,
-                                         absl::Hours(24));
-    ASSERT_TRUE(cert.ok()) << cert.status();
-    std::filesystem::create_directories(dir_.Path("pki/sites"));
-    ASSERT_TRUE(crypto::WriteFileAtomically(dir_.Path("pki/ca.crt"), ca->cert_pem, 0644).ok());
-    ASSERT_TRUE(
-        crypto::WriteFileAtomically(dir_.Path("pki/sites/cleveland.crt"), cert->cert_pem, 0644)
-            .ok());
-    ASSERT_TRUE(
-        crypto::WriteFileAtomically(dir_.Path("pki/sites/cleveland.key"), cert->key_pem, 0600)
-            .ok());
+    WriteSitePki(dir_, "cleveland");
     plan_text_ = NonPrivatePlanText();  // secure aggregation on, threshold 3, degree 3
     auto config = LoadSiteConfig(
         RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_)));
@@ -606,6 +613,7 @@ class DpTaskTest : public ::testing::Test {
   void SetUp() override { Configure({}); }
 
   void Configure(const std::vector<std::pair<std::string, std::string>>& edits) {
+    WriteSitePki(dir_, "cleveland");
     plan_text_ = LocalDpPlanText();
     absl::StatusOr<SiteConfig> config = LoadSiteConfig(
         RenderExampleSiteConfig(dir_, "cleveland", crypto::Sha256Hex(plan_text_), edits));
@@ -685,6 +693,34 @@ TEST_F(DpTaskTest, EveryStatisticsReleaseIsNoisyAndChargedBeforeItLeaves) {
   ASSERT_EQ(LedgerLines().size(), 2u);
   EXPECT_GT(LedgerLines()[1]["study_epsilon_after"].get<double>(),
             LedgerLines()[0]["study_epsilon_after"].get<double>());
+}
+
+// What left the site is in its signed audit log before it leaves: the hash of
+// the exact result bytes and what the release cost; the result carries the
+// log's head as its anchor.
+TEST_F(DpTaskTest, EveryResultIsRecordedInTheAuditLogBeforeItLeaves) {
+  absl::StatusOr<v1::TaskResult> result = executor_->Execute(Statistics("stats-1"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  std::vector<nlohmann::json> entries;
+  std::istringstream in(ReadFileOrEmpty(config_.state_dir + "/audit/site.jsonl"));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(line);
+    entries.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0]["type"], "task_received");
+  EXPECT_EQ(entries[0]["body"]["task_id"], "stats-1");
+  EXPECT_EQ(entries[1]["type"], "result_sent");
+  v1::TaskResult without_anchor = *result;
+  without_anchor.clear_audit_anchor();
+  EXPECT_EQ(entries[1]["body"]["sha256"], crypto::Sha256Hex(without_anchor.SerializeAsString()));
+  EXPECT_EQ(entries[1]["body"]["privacy"]["study_epsilon_after"],
+            absl::StrFormat("%.17g", result->privacy_spend().epsilon()));
+  EXPECT_EQ(result->audit_anchor().seq(), 2);
+  EXPECT_EQ(result->audit_anchor().head(), crypto::Sha256Hex(lines[1]));
+  // No record count or data value is in the log.
+  EXPECT_EQ(lines[1].find("num_train"), std::string::npos);
 }
 
 TEST_F(DpTaskTest, LocalTrainingSendsANoisyDeltaWithoutMetricsAndChargesEveryStep) {
