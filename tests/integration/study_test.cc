@@ -318,6 +318,19 @@ TEST(StudyTest, BudgetStopsChargingASiteExactlyBeforeTheCrossingRelease) {
   EXPECT_TRUE(audit_report.violations.empty()) << Violations(audit_report);
   EXPECT_THAT(ReadFileOrEmpty(c.SiteStateDir("va") + "/audit/site.jsonl"),
               HasSubstr("PRIVACY_BUDGET_EXHAUSTED"));
+  // A privacy officer's recomputation from VA's audit log, independent of the
+  // totals logged, agrees with VA's ledger.
+  Subprocess audit_privacy;
+  audit_privacy.Start({BinDir() + "/cohort", "audit", "privacy", "--json",
+                       c.SiteStateDir("va") + "/audit/site.jsonl"},
+                      c.dir() + "/logs/audit-privacy.json");
+  ExpectExit(audit_privacy, 0, absl::Seconds(60));
+  nlohmann::json recomputed = nlohmann::json::parse(audit_privacy.Log(), nullptr, false);
+  ASSERT_TRUE(recomputed.is_object()) << audit_privacy.Log();
+  EXPECT_TRUE(recomputed["mismatches"].empty());
+  EXPECT_NEAR(recomputed["studies"]["heart-disease"]["epsilon"].get<double>(), spent->epsilon,
+              1e-9 * spent->epsilon);
+  EXPECT_EQ(recomputed["studies"]["heart-disease"]["releases"].get<int64_t>(), charges);
 }
 
 TEST(StudyTest, SiteKilledAndRestartedKeepsWhatItSpent) {
