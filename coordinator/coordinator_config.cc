@@ -10,7 +10,7 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
   using util::ConfigNode;
   ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
   RETURN_IF_ERROR(root.CheckKeys({"listen", "port_file", "tls", "state_dir", "studies",
-                                  "exit_when_done", "liveness_grace_seconds"}));
+                                  "exit_when_done", "liveness_grace_seconds", "audit"}));
   const std::string base = std::filesystem::path(path).parent_path().string();
   CoordinatorConfig config;
   ASSIGN_OR_RETURN(config.listen, root.GetString("listen"));
@@ -31,6 +31,7 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
   ASSIGN_OR_RETURN(double grace, root.GetDouble("liveness_grace_seconds", 5));
   if (!(grace > 0)) return root.Child("liveness_grace_seconds")->Error("must be > 0");
   config.liveness_grace = absl::Seconds(grace);
+  ASSIGN_OR_RETURN(config.audit, audit::ParseAuditSettings(root));
   return config;
 }
 

@@ -7,6 +7,7 @@
 //   studies: [plans/heart-disease.yaml]
 //   exit_when_done: false         # exit once every study has finished
 //   liveness_grace_seconds: 5     # a site silent this long is treated as gone
+//   audit: {max_file_mb: 64, keep_rotated_files: 0}   # see common/audit/settings.h
 //
 // Relative paths are resolved against the config file's folder.
 #ifndef COHORT_COORDINATOR_COORDINATOR_CONFIG_H_
@@ -17,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/audit/settings.h"
 #include "common/net/tls.h"
 
 namespace cohort::coordinator {
@@ -29,6 +31,8 @@ struct CoordinatorConfig {
   std::vector<std::string> studies;  // plan file paths
   bool exit_when_done = false;
   absl::Duration liveness_grace = absl::Seconds(5);
+  // <state_dir>/audit/coordinator.jsonl: rotation and retention.
+  audit::AuditSettings audit;
 };
 
 // InvalidArgument naming file, line and field on any problem.

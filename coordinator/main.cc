@@ -94,8 +94,8 @@ int Main(const std::string& config_path) {
     }
     signer = *std::move(made);
     cert_pem = *cert;
-    auto opened = cohort::audit::AuditLog::Open(config->state_dir + "/audit/coordinator.jsonl",
-                                                signer, cert_pem);
+    auto opened = cohort::audit::OpenWithSettings(config->state_dir + "/audit/coordinator.jsonl",
+                                                  signer, cert_pem, config->audit);
     if (!opened.ok()) {
       LogError({}, absl::StrCat("cannot open the audit log: ", opened.status().message()));
       return 3;

@@ -25,7 +25,7 @@ absl::StatusOr<SiteConfig> LoadSiteConfig(const std::string& path) {
   ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::LoadFile(path));
   RETURN_IF_ERROR(root.CheckKeys({"site", "coordinator", "tls", "state_dir",
                                   "approved_studies", "data", "poll", "reconnect",
-                                  "privacy"}));
+                                  "privacy", "audit"}));
   const std::string base = std::filesystem::path(path).parent_path().string();
   SiteConfig config;
   ASSIGN_OR_RETURN(config.site, root.GetString("site"));
@@ -115,6 +115,7 @@ absl::StatusOr<SiteConfig> LoadSiteConfig(const std::string& path) {
     ASSIGN_OR_RETURN(config.privacy.allow_non_private,
                      privacy.GetBool("allow_non_private", false));
   }
+  ASSIGN_OR_RETURN(config.audit, audit::ParseAuditSettings(root));
   return config;
 }
 

@@ -14,6 +14,7 @@
 //     per_study: {epsilon: 1.0, delta: 1e-5}
 //     total: {epsilon: 3.0, delta: 1e-5}
 //     allow_non_private: false   # refuse plans with privacy.mode: off
+//   audit: {max_file_mb: 64, keep_rotated_files: 0}   # <state_dir>/audit/site.jsonl
 //
 // Relative paths are resolved against the config file's folder.
 #ifndef COHORT_SITE_AGENT_SITE_CONFIG_H_
@@ -24,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/audit/settings.h"
 #include "common/data/data_source.h"
 #include "common/net/tls.h"
 
@@ -63,6 +65,7 @@ struct SiteConfig {
   absl::Duration initial_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(30);
   PrivacyBudget privacy;
+  audit::AuditSettings audit;
 };
 
 // InvalidArgument naming the file, line and field on any problem.

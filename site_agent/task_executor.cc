@@ -124,8 +124,8 @@ std::string TaskKindName(const v1::Task& task) {
 absl::Status TaskExecutor::OpenAudit() {
   if (audit_ != nullptr) return absl::OkStatus();
   RETURN_IF_ERROR(LoadIdentity());
-  ASSIGN_OR_RETURN(audit_, audit::AuditLog::Open(config_.state_dir + "/audit/site.jsonl", signer_,
-                                                 cert_pem_));
+  ASSIGN_OR_RETURN(audit_, audit::OpenWithSettings(config_.state_dir + "/audit/site.jsonl",
+                                                   signer_, cert_pem_, config_.audit));
   return absl::OkStatus();
 }
 

@@ -168,7 +168,7 @@ const BadConfigCase kBadConfigs[] = {
      .from = "liveness_grace_seconds: 2.5",
      .to = "liveness_grace: 2.5",
      .error = "7: field 'liveness_grace': unknown field (allowed here: listen, port_file, tls, "
-              "state_dir, studies, exit_when_done, liveness_grace_seconds)"},
+              "state_dir, studies, exit_when_done, liveness_grace_seconds, audit)"},
     {.name = "MissingStateDir",
      .from = "state_dir: state\n",
      .to = "",

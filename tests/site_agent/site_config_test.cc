@@ -205,7 +205,16 @@ const BadConfigCase kBadConfigs[] = {
      .from = "poll: {wait_seconds: 5}",
      .to = "pol: {wait_seconds: 5}",
      .error = "10: field 'pol': unknown field (allowed here: site, coordinator, tls, "
-              "state_dir, approved_studies, data, poll, reconnect, privacy)"},
+              "state_dir, approved_studies, data, poll, reconnect, privacy, audit)"},
+    {.name = "AuditFileSizeOutOfRange",
+     .from = "poll: {wait_seconds: 5}",
+     .to = "poll: {wait_seconds: 5}\naudit: {max_file_mb: 0}",
+     .error = "11: field 'audit.max_file_mb': must be between 1 and 4096"},
+    {.name = "UnknownAuditKey",
+     .from = "poll: {wait_seconds: 5}",
+     .to = "poll: {wait_seconds: 5}\naudit: {keep: 3}",
+     .error = "11: field 'audit.keep': unknown field (allowed here: max_file_mb, "
+              "keep_rotated_files)"},
     {.name = "UnknownTlsKey",
      .from = "cert: pki/site.crt",
      .to = "certificate: pki/site.crt",
