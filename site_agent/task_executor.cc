@@ -881,10 +881,15 @@ absl::StatusOr<v1::TaskResult> TaskExecutor::Secure(const study::StudyPlan& plan
       it = absl::StartsWith(it->first, context.study_id() + "/") ? secagg_clients_.erase(it)
                                                                  : std::next(it);
     }
+    if (certificates_ == nullptr) {
+      // One verifier for the agent's lifetime: each neighbour's certificate
+      // is fully verified once, then only its validity window.
+      ASSIGN_OR_RETURN(certificates_, crypto::CertificateVerifier::New(ca_pem_));
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggClient> client,
                      secagg::SecAggClient::Create(
-                         {context, config_.site, cert_pem_, signer_, ca_pem_}, prng_,
-                         *util::RealClock::Get()));
+                         {context, config_.site, cert_pem_, signer_, ca_pem_}, certificates_,
+                         prng_, *util::RealClock::Get()));
     auto advertised = client->AdvertiseKeys();
     if (advertised.ok()) *out->mutable_response()->mutable_advertise_keys() = *advertised;
     response = advertised.status();

@@ -155,6 +155,7 @@ class TaskExecutor {
   std::set<std::string> warned_non_private_;
   std::string cert_pem_, ca_pem_;
   std::shared_ptr<const crypto::Signer> signer_;
+  std::shared_ptr<crypto::CertificateVerifier> certificates_;  // made on first use
   std::map<std::string, std::unique_ptr<secagg::SecAggClient>> secagg_clients_;
   std::set<std::string> warned_plain_;  // plans already warned about
   // RoundKey() -> the sorted survivors of the sum this site helped unmask,
