@@ -14,106 +14,26 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/util/durable_file.h"
 #include "common/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace cohort::privacy {
 namespace {
 
+using util::ErrnoError;
+using util::FdCloser;
+using util::FsyncRetryingOnEintr;
+using util::IoInternal;
+using util::MakeFolders;
+using util::OpenRetryingOnEintr;
+using util::ReadAll;
+using util::SyncDirectory;
+using util::WriteAll;
+
 using Json = nlohmann::ordered_json;
 
 constexpr size_t kMaxIdLength = 256;
-
-absl::Status ErrnoError(int error, absl::string_view path, absl::string_view step) {
-  return absl::ErrnoToStatus(error, absl::StrCat(path, ": ", step));
-}
-
-// Charge() reports every I/O failure as Internal (nothing may be released),
-// keeping the errno text in the message.
-absl::Status IoInternal(int error, absl::string_view path, absl::string_view step) {
-  return absl::InternalError(ErrnoError(error, path, step).message());
-}
-
-int OpenRetryingOnEintr(const char* path, int flags, mode_t mode = 0) {
-  int fd;
-  do {
-    fd = ::open(path, flags, mode);
-  } while (fd < 0 && errno == EINTR);
-  return fd;
-}
-
-// Closes a descriptor on scope exit unless released.
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-  int Release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-absl::Status SyncDirectory(const std::string& dir) {
-  int fd = OpenRetryingOnEintr(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, dir, "cannot open folder to fsync");
-  FdCloser closer(fd);
-  if (::fsync(fd) != 0) return ErrnoError(errno, dir, "folder fsync failed");
-  return absl::OkStatus();
-}
-
-// Creates the missing folders of `dir` with mode 0700 (whatever the umask),
-// making each creation durable in its parent.
-absl::Status MakeFolders(const std::filesystem::path& dir) {
-  std::filesystem::path prefix;
-  for (const std::filesystem::path& part : dir) {
-    prefix /= part;
-    if (::mkdir(prefix.c_str(), 0700) == 0) {
-      if (::chmod(prefix.c_str(), 0700) != 0) {
-        return ErrnoError(errno, prefix.string(), "chmod of new folder failed");
-      }
-      std::filesystem::path parent = prefix.parent_path();
-      RETURN_IF_ERROR(SyncDirectory(parent.empty() ? "." : parent.string()));
-    } else if (errno != EEXIST) {
-      return ErrnoError(errno, prefix.string(), "cannot create folder");
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadAll(int fd, const std::string& path) {
-  std::string contents;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::pread(fd, buf, sizeof(buf), static_cast<off_t>(contents.size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(errno, path, "read failed");
-    if (n == 0) return contents;
-    contents.append(buf, static_cast<size_t>(n));
-  }
-}
-
-// Writes all of `data`; on failure returns the errno (0 on success).
-int WriteAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return 0;
-}
-
-int FsyncRetryingOnEintr(int fd) {
-  int rc;
-  do {
-    rc = ::fsync(fd);
-  } while (rc != 0 && errno == EINTR);
-  return rc == 0 ? 0 : errno;
-}
 
 // ---- Validation, shared by requests and by lines read back. ----
 // Each returns an empty string when valid, else what is wrong.
