@@ -1,9 +1,6 @@
 // Runs the built `cohort` binary (from $COHORT_BIN_DIR) end to end and checks
 // what it writes with the cohort_crypto library and OpenSSL.
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -18,8 +15,8 @@
 #include "crypto/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/tools/cli_runner.h"
 
-extern char** environ;
 
 namespace cohort::tools {
 namespace {
@@ -28,19 +25,13 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using RunResult = testing::CliResult;
 
 class CohortCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* bin_dir = std::getenv("COHORT_BIN_DIR");
-    ASSERT_NE(bin_dir, nullptr) << "COHORT_BIN_DIR is not set (cohort_cc_test sets it)";
-    binary_ = std::string(bin_dir) + "/cohort";
-    ASSERT_EQ(::access(binary_.c_str(), X_OK), 0) << binary_ << " is not built";
+    ASSERT_FALSE(runner_.binary().empty());
+    binary_ = runner_.binary();
     std::string tmpl = ::testing::TempDir() + "/cohort_cli_test.XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
@@ -51,33 +42,8 @@ class CohortCliTest : public ::testing::Test {
     std::filesystem::remove_all(root_, ignored);
   }
 
-  // Runs `cohort args...` without a shell; stdout and stderr go to files so a
-  // chatty child can never block on a full pipe.
-  RunResult Run(std::vector<std::string> args) {
-    args.insert(args.begin(), binary_);
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const std::string out_path = root_ + "/stdout", err_path = root_ + "/stderr";
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    RunResult result;
-    pid_t pid;
-    const int rc = posix_spawn(&pid, binary_.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    EXPECT_EQ(rc, 0) << "posix_spawn failed";
-    if (rc != 0) return result;
-    int wstatus = 0;
-    EXPECT_EQ(::waitpid(pid, &wstatus, 0), pid);
-    result.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    result.out = crypto::ReadFile(out_path).value_or("");
-    result.err = crypto::ReadFile(err_path).value_or("");
-    return result;
-  }
+  // Runs `cohort args...` without a shell (tests/tools/cli_runner.h).
+  RunResult Run(std::vector<std::string> args) { return runner_.Run(std::move(args)); }
 
   void Init(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"pki", "init", "--dir", pki_, "--consortium", "heart"};
@@ -102,6 +68,7 @@ class CohortCliTest : public ::testing::Test {
     return ::access((pki_ + "/" + relative).c_str(), F_OK) == 0;
   }
 
+  testing::CliRunner runner_;
   std::string binary_;
   std::string root_;
   std::string pki_;
